@@ -1,0 +1,174 @@
+# ttsmig - migrate LoRaWAN end devices from TTS Community Edition to TTS Cloud.
+#
+#   make            build build/ttsmig (optimised, with debug info)
+#   make test       install missing Debian packages, build with
+#                   AddressSanitizer + UBSan, run every unit and integration
+#                   test against a throwaway PostgreSQL
+#   make demo       install what is missing, start PostgreSQL and two
+#                   simulators, run a whole migration
+#   make install    PREFIX=/usr/local (binaries and the man page)
+#   make deps       install the Debian packages the build and tests need
+#   make memcheck   run the test suite under valgrind (no sanitizers)
+#   make format     reformat the C sources with clang-format
+#
+# Variables: BUILD (output directory), SAN=1 (sanitizer build), PREFIX, CC.
+
+VERSION    := 0.1.0
+PREFIX     ?= /usr/local
+CC         ?= cc
+BUILD      ?= build
+SAN        ?= 0
+
+# Debian packages: build tools, libraries, and the PostgreSQL server the tests
+# and the demo run.
+DEB_PKGS := build-essential pkg-config libpq-dev postgresql libcurl4-openssl-dev \
+            libcjson-dev libcmocka-dev libmicrohttpd-dev libsodium-dev curl
+
+PKGS       := libpq libcurl libcjson libsodium
+TEST_PKGS  := cmocka
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+TEST_CFLAGS := $(shell pkg-config --cflags $(TEST_PKGS) 2>/dev/null)
+TEST_LIBS  := $(shell pkg-config --libs $(TEST_PKGS) 2>/dev/null)
+
+GEN        := $(BUILD)/gen
+WARN       := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
+              -Wmissing-prototypes -Wvla -Wno-missing-field-initializers
+CPPFLAGS   += -D_GNU_SOURCE -Iinclude -I$(GEN) -DTTSMIG_VERSION='"$(VERSION)"'
+ifeq ($(SAN),1)
+OPT        := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+              -fno-sanitize-recover=all
+LDSAN      := -fsanitize=address,undefined
+else
+OPT        := -O2 -g
+LDSAN      :=
+endif
+CFLAGS     ?=
+ALL_CFLAGS := -std=c17 $(WARN) $(OPT) $(PKG_CFLAGS) $(CFLAGS)
+
+LIB_SRCS   := $(filter-out src/main.c,$(wildcard src/*.c))
+LIB_OBJS   := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS)) $(BUILD)/obj/sql_gen.o
+SQL_FILES  := $(sort $(wildcard sql/*.sql)) $(sort $(wildcard sql/queries/*.sql))
+
+SIM_SRCS   := $(wildcard src/sim/*.c)
+SIM_OBJS   := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SIM_SRCS))
+SIM_PKGS   := libmicrohttpd
+SIM_LIBS   := $(shell pkg-config --libs $(SIM_PKGS) 2>/dev/null)
+SIM_CFLAGS := $(shell pkg-config --cflags $(SIM_PKGS) 2>/dev/null)
+SIM_BIN    := $(if $(SIM_SRCS),$(BUILD)/ttsmig-sim)
+
+UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
+INTEG_SRCS := $(wildcard tests/integration/test_*.c)
+UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRCS))
+INTEG_BINS := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(INTEG_SRCS))
+TESTUTIL   := $(patsubst tests/%.c,$(BUILD)/obj/tests/%.o,$(wildcard tests/*.c))
+
+.PHONY: all deps test test-build demo install uninstall clean memcheck format format-check
+.DELETE_ON_ERROR:
+.SECONDARY:
+
+all: $(BUILD)/ttsmig $(SIM_BIN)
+
+# ---------------------------------------------------------------------------
+# generated sources
+
+$(BUILD)/tools/embed_sql: src/tools/embed_sql.c
+	@mkdir -p $(@D)
+	$(CC) -std=c17 -Wall -Wextra -Werror -O1 -o $@ $<
+
+$(GEN)/ttsmig/sql_gen.h $(GEN)/sql_gen.c &: $(BUILD)/tools/embed_sql $(SQL_FILES)
+	@mkdir -p $(GEN)/ttsmig
+	$(BUILD)/tools/embed_sql $(GEN)/ttsmig/sql_gen.h $(GEN)/sql_gen.c $(SQL_FILES)
+
+# ---------------------------------------------------------------------------
+# library and binaries
+
+$(BUILD)/obj/%.o: src/%.c $(GEN)/ttsmig/sql_gen.h
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/obj/sql_gen.o: $(GEN)/sql_gen.c $(GEN)/ttsmig/sql_gen.h
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/libttsmig.a: $(LIB_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/ttsmig: $(BUILD)/obj/main.o $(BUILD)/libttsmig.a
+	$(CC) $(LDSAN) -o $@ $^ $(PKG_LIBS)
+
+# the simulator of a TTS deployment (src/sim/), linked with the library for
+# the shared modules (buf, err, devmap, ...)
+$(BUILD)/obj/sim/%.o: src/sim/%.c $(GEN)/ttsmig/sql_gen.h
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -Isrc/sim $(ALL_CFLAGS) $(SIM_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/ttsmig-sim: $(SIM_OBJS) $(BUILD)/libttsmig.a
+	$(CC) $(LDSAN) -o $@ $^ $(SIM_LIBS) $(PKG_LIBS) -lm
+
+# ---------------------------------------------------------------------------
+# tests
+
+$(BUILD)/obj/tests/%.o: tests/%.c $(GEN)/ttsmig/sql_gen.h
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -Itests $(ALL_CFLAGS) $(TEST_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(TESTUTIL) $(BUILD)/libttsmig.a
+	@mkdir -p $(@D)
+	$(CC) $(LDSAN) -o $@ $^ $(PKG_LIBS) $(TEST_LIBS)
+
+$(BUILD)/tests/integration/%: $(BUILD)/obj/tests/integration/%.o $(TESTUTIL) $(BUILD)/libttsmig.a
+	@mkdir -p $(@D)
+	$(CC) $(LDSAN) -o $@ $^ $(PKG_LIBS) $(TEST_LIBS)
+
+test-build: $(BUILD)/ttsmig $(SIM_BIN) $(UNIT_BINS) $(INTEG_BINS)
+
+# The default test run: sanitizer build in build/asan, then the runner
+# starts a throwaway PostgreSQL and runs every test binary.
+test: deps
+	$(MAKE) --no-print-directory BUILD=build/asan SAN=1 test-build
+	tests/run.sh build/asan
+
+# The same suite under valgrind, on a build without sanitizers.
+memcheck: deps
+	$(MAKE) --no-print-directory BUILD=build/memcheck SAN=0 test-build
+	TTSMIG_TEST_WRAPPER="valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99" \
+		tests/run.sh build/memcheck
+
+demo: deps
+	$(MAKE) --no-print-directory all
+	src/scripts/demo.sh $(BUILD)
+
+# ---------------------------------------------------------------------------
+# dependencies: install what is missing on Debian (as root), otherwise say how
+
+deps:
+	@PKGS="$(DEB_PKGS)" src/scripts/deps.sh
+
+# ---------------------------------------------------------------------------
+
+install: $(BUILD)/ttsmig $(SIM_BIN)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 0755 $(BUILD)/ttsmig $(DESTDIR)$(PREFIX)/bin/ttsmig
+	$(if $(SIM_BIN),install -m 0755 $(SIM_BIN) $(DESTDIR)$(PREFIX)/bin/ttsmig-sim)
+	install -m 0644 docs/ttsmig.1 $(DESTDIR)$(PREFIX)/share/man/man1/ttsmig.1
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/ttsmig $(DESTDIR)$(PREFIX)/bin/ttsmig-sim \
+		$(DESTDIR)$(PREFIX)/share/man/man1/ttsmig.1
+
+FORMAT_SRCS = $(shell find src include tests -name '*.[ch]')
+
+format:
+	clang-format -i $(FORMAT_SRCS)
+
+format-check:
+	@if command -v clang-format >/dev/null 2>&1; then \
+		clang-format --dry-run --Werror $(FORMAT_SRCS) && echo "format-check: ok"; \
+	else echo "format-check: clang-format not installed, skipped"; fi
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

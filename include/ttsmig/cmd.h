@@ -1,0 +1,12 @@
+/*
+ * cmd.h - the commands of ttsmig, one src/cmd_X.c each.
+ *
+ * Each takes the arguments after its own name and returns an exit code
+ * (exitcode.h).  The dispatch table is in src/ttsmig.c.
+ */
+#ifndef TTSMIG_CMD_H
+#define TTSMIG_CMD_H
+
+int cmd_ledger(int argc, char **argv);
+
+#endif

@@ -1,0 +1,123 @@
+/*
+ * config.h - ttsmig's settings: environment, then flags (flags win).
+ *
+ * | setting                | environment                | flag                     |
+ * |------------------------|----------------------------|--------------------------|
+ * | ledger                 | TTSMIG_LEDGER              | --ledger CONNINFO        |
+ * | secret key file        | TTSMIG_SECRET_KEY_FILE     | --secret-key-file FILE   |
+ * | source / target URL    | TTSMIG_SOURCE_URL, ..TARGET| --source-url, --target-url |
+ * | per-registry URL       | TTSMIG_SOURCE_IS_URL, ...  | --source-is-url, ...     |
+ * | API key                | TTSMIG_SOURCE_API_KEY, ... | --source-api-key-file F  |
+ * | CA bundle              | TTSMIG_SOURCE_CA_FILE, ... | --source-ca-file F       |
+ * | log level              | TTSMIG_LOG_LEVEL           | --log-level, -v, -q      |
+ * | output format          |                            | --format table|json|csv  |
+ *
+ * API keys are never accepted on the command line (other users can read a
+ * process's argv): `--source-api-key` and friends are refused with a hint.
+ * Loaded keys are registered with redact.h so no log line can show them.
+ *
+ * A deployment URL is the deployment's base (https://eu1.cloud.thethings.network);
+ * "/api/v3" is appended unless the URL already ends with it.  A per-registry
+ * URL overrides the base for that registry only.
+ */
+#ifndef TTSMIG_CONFIG_H
+#define TTSMIG_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "ttsmig/err.h"
+#include "ttsmig/log.h"
+#include "ttsmig/opts.h"
+
+enum registry {
+	REG_IS = 0, /* Identity Server */
+	REG_JS = 1, /* Join Server */
+	REG_NS = 2, /* Network Server */
+	REG_AS = 3, /* Application Server */
+	REG_COUNT = 4,
+};
+
+/* "is", "js", "ns", "as" */
+const char *registry_name(enum registry r);
+
+enum out_format {
+	FORMAT_TABLE = 0,
+	FORMAT_JSON = 1,
+	FORMAT_CSV = 2,
+};
+
+struct deployment {
+	const char *role;               /* "source" or "target" (static) */
+	char *base_url;                 /* as configured, or NULL */
+	char *registry_override[REG_COUNT]; /* as configured, or NULL */
+	char *registry_url[REG_COUNT];  /* effective API roots ("https://h/api/v3"), or NULL */
+	char *api_key;                  /* secret, or NULL when not configured */
+	char *api_key_file;             /* --X-api-key-file, or NULL */
+	char *api_key_origin;           /* where the key came from, for messages */
+	char *ca_file;                  /* CA bundle, or NULL for the system's */
+};
+
+struct config {
+	char *ledger;          /* libpq conninfo or URI; NULL = libpq defaults */
+	char *secret_key_file; /* resolved by config_finish() */
+	struct deployment source;
+	struct deployment target;
+	enum log_level log_level;
+	enum out_format format;
+};
+
+/* Option ids of the shared options; command-specific ids start at 1000. */
+enum config_opt {
+	CFG_OPT_LEDGER = 1,
+	CFG_OPT_SECRET_KEY_FILE,
+	CFG_OPT_SOURCE_URL,
+	CFG_OPT_TARGET_URL,
+	CFG_OPT_SOURCE_IS_URL, CFG_OPT_SOURCE_JS_URL, CFG_OPT_SOURCE_NS_URL, CFG_OPT_SOURCE_AS_URL,
+	CFG_OPT_TARGET_IS_URL, CFG_OPT_TARGET_JS_URL, CFG_OPT_TARGET_NS_URL, CFG_OPT_TARGET_AS_URL,
+	CFG_OPT_SOURCE_API_KEY_FILE,
+	CFG_OPT_TARGET_API_KEY_FILE,
+	CFG_OPT_SOURCE_CA_FILE,
+	CFG_OPT_TARGET_CA_FILE,
+	CFG_OPT_LOG_LEVEL,
+	CFG_OPT_VERBOSE,
+	CFG_OPT_QUIET,
+	CFG_OPT_FORMAT,
+	CFG_OPT_FORBIDDEN_KEY, /* --source-api-key etc.: always refused */
+	CFG_OPT_FIRST_COMMAND = 1000,
+};
+
+/* The shared options, for opts_parse() and help. */
+extern const struct opt_spec config_options[];
+
+/* Environment lookup; tests pass their own. */
+typedef const char *(*config_getenv_fn)(const char *name);
+
+void config_init(struct config *c);
+void config_release(struct config *c);
+
+/* Read TTSMIG_* variables through `get` (NULL = getenv). */
+int config_from_env(struct config *c, config_getenv_fn get, struct err *e)
+	__attribute__((warn_unused_result));
+
+/* Apply one shared option (id from enum config_opt). */
+int config_apply_option(struct config *c, int id, const char *value, struct err *e)
+	__attribute__((warn_unused_result));
+
+/* Derive registry URLs, read API key files, pick the secret key path. */
+int config_finish(struct config *c, struct err *e) __attribute__((warn_unused_result));
+
+/*
+ * Normalise a deployment or registry URL: must start with http:// or
+ * https://, trailing slashes dropped, "/api/v3" appended unless present.
+ * Returns a malloc'ed string, or NULL with ERR_CONFIG set.
+ */
+char *config_api_root(const char *what, const char *url, struct err *e);
+
+/* Host part of a URL (no scheme, no port, no path), into out. -1 if none. */
+int config_url_host(const char *url, char *out, size_t cap);
+
+/* True when every registry URL of the deployment is set. */
+bool config_deployment_complete(const struct deployment *d);
+
+#endif

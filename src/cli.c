@@ -1,0 +1,125 @@
+/*
+ * cli.c - the common frame of every command (see cli.h).
+ */
+#include "ttsmig/cli.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ttsmig/exitcode.h"
+#include "ttsmig/log.h"
+#include "ttsmig/mem.h"
+
+#ifndef TTSMIG_VERSION
+#define TTSMIG_VERSION "0.0.0-dev"
+#endif
+
+enum { OPT_HELP = 999 };
+
+static const struct opt_spec help_option[] = {
+	{"help", 'h', OPT_NOARG, OPT_HELP, NULL, "show this help"},
+	{NULL, 0, OPT_NOARG, 0, NULL, NULL},
+};
+
+const char *ttsmig_version(void) { return TTSMIG_VERSION; }
+
+struct dispatch {
+	struct cli *c;
+	cli_opt_fn fn;
+	void *ctx;
+};
+
+static int on_option(void *vctx, int id, const char *value, struct err *e)
+{
+	struct dispatch *d = vctx;
+	if (id == OPT_HELP) {
+		d->c->help = true;
+		return 0;
+	}
+	if (id >= CFG_OPT_FIRST_COMMAND) {
+		if (!d->fn)
+			return err_set(e, ERR_INTERNAL, "command option %d without a handler", id);
+		return d->fn(d->ctx, id, value, e);
+	}
+	return config_apply_option(&d->c->cfg, id, value, e);
+}
+
+void cli_print_help(const struct cli_cmd *cmd, FILE *f)
+{
+	fprintf(f, "Usage: %s\n\n%s\n", cmd->usage, cmd->summary);
+	if (cmd->description)
+		fprintf(f, "\n%s\n", cmd->description);
+	if (cmd->options && cmd->options[0].name) {
+		fprintf(f, "\nOptions:\n");
+		opts_print(f, cmd->options);
+	}
+	fprintf(f, "\nShared options (also from the environment, see `man ttsmig`):\n");
+	/* the forbidden --*-api-key entries have no help text: skip them */
+	for (const struct opt_spec *s = config_options; s->name; s++) {
+		if (!s->help)
+			continue;
+		struct opt_spec one[2] = {*s, {NULL, 0, OPT_NOARG, 0, NULL, NULL}};
+		opts_print(f, one);
+	}
+	opts_print(f, help_option);
+	if (cmd->examples)
+		fprintf(f, "\nExamples:\n%s\n", cmd->examples);
+}
+
+int cli_start(struct cli *c, const struct cli_cmd *cmd, int argc, char **argv, cli_opt_fn fn,
+	      void *ctx, struct err *e)
+{
+	static const struct opt_spec empty[] = {{NULL, 0, OPT_NOARG, 0, NULL, NULL}};
+	const struct opt_spec *tables[] = {cmd->options ? cmd->options : empty, config_options,
+					   help_option, NULL};
+	struct dispatch d = {c, fn, ctx};
+
+	memset(c, 0, sizeof(*c));
+	c->cmd = cmd;
+	config_init(&c->cfg);
+	c->pos = xcalloc((size_t)argc + 1, sizeof(char *));
+	if (config_from_env(&c->cfg, NULL, e) < 0)
+		return -1;
+	log_set_level(c->cfg.log_level);
+	if (opts_parse(argc, argv, tables, on_option, &d, c->pos, &c->npos, e) < 0) {
+		if (e && !e->hint[0])
+			err_hint(e, "see `ttsmig %s --help`", cmd->name);
+		return -1;
+	}
+	log_set_level(c->cfg.log_level);
+	if (c->help) {
+		cli_print_help(cmd, stdout);
+		return 0;
+	}
+	return config_finish(&c->cfg, e);
+}
+
+int cli_max_args(const struct cli *c, int max, struct err *e)
+{
+	if (c->npos <= max)
+		return 0;
+	err_set(e, ERR_USAGE, "unexpected argument '%s'", c->pos[max]);
+	err_hint(e, "see `ttsmig %s --help`", c->cmd->name);
+	return -1;
+}
+
+int cli_finish(struct cli *c, int rc, int ok_code, const struct err *e)
+{
+	int code = ok_code;
+	if (rc < 0) {
+		log_error_record(e, NULL, NULL);
+		code = err_exit_code(e);
+		if (code == EXIT_OK)
+			code = EXIT_FAILURE_INTERNAL;
+	}
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		log_msg(LOG_ERROR, "could not write the output: %s", strerror(errno));
+		if (code == EXIT_OK)
+			code = EXIT_CONFIG;
+	}
+	config_release(&c->cfg);
+	free(c->pos);
+	c->pos = NULL;
+	return code;
+}

@@ -1,0 +1,362 @@
+/*
+ * config.c - settings from the environment and the shared flags.
+ */
+#include "ttsmig/config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ttsmig/buf.h"
+#include "ttsmig/mem.h"
+#include "ttsmig/redact.h"
+#include "ttsmig/secret.h"
+
+#define API_KEY_FILE_MAX 4096
+
+const struct opt_spec config_options[] = {
+	{"ledger", 0, OPT_ARG, CFG_OPT_LEDGER, "CONNINFO",
+	 "PostgreSQL connection string or URI (TTSMIG_LEDGER)"},
+	{"secret-key-file", 0, OPT_ARG, CFG_OPT_SECRET_KEY_FILE, "FILE",
+	 "ledger encryption key (TTSMIG_SECRET_KEY_FILE)"},
+	{"source-url", 0, OPT_ARG, CFG_OPT_SOURCE_URL, "URL", "source deployment (TTSMIG_SOURCE_URL)"},
+	{"target-url", 0, OPT_ARG, CFG_OPT_TARGET_URL, "URL", "target deployment (TTSMIG_TARGET_URL)"},
+	{"source-is-url", 0, OPT_ARG, CFG_OPT_SOURCE_IS_URL, "URL", "source Identity Server, if elsewhere"},
+	{"source-js-url", 0, OPT_ARG, CFG_OPT_SOURCE_JS_URL, "URL", "source Join Server, if elsewhere"},
+	{"source-ns-url", 0, OPT_ARG, CFG_OPT_SOURCE_NS_URL, "URL", "source Network Server, if elsewhere"},
+	{"source-as-url", 0, OPT_ARG, CFG_OPT_SOURCE_AS_URL, "URL", "source Application Server, if elsewhere"},
+	{"target-is-url", 0, OPT_ARG, CFG_OPT_TARGET_IS_URL, "URL", "target Identity Server, if elsewhere"},
+	{"target-js-url", 0, OPT_ARG, CFG_OPT_TARGET_JS_URL, "URL", "target Join Server, if elsewhere"},
+	{"target-ns-url", 0, OPT_ARG, CFG_OPT_TARGET_NS_URL, "URL", "target Network Server, if elsewhere"},
+	{"target-as-url", 0, OPT_ARG, CFG_OPT_TARGET_AS_URL, "URL", "target Application Server, if elsewhere"},
+	{"source-api-key-file", 0, OPT_ARG, CFG_OPT_SOURCE_API_KEY_FILE, "FILE",
+	 "file holding the source API key (or TTSMIG_SOURCE_API_KEY)"},
+	{"target-api-key-file", 0, OPT_ARG, CFG_OPT_TARGET_API_KEY_FILE, "FILE",
+	 "file holding the target API key (or TTSMIG_TARGET_API_KEY)"},
+	{"source-ca-file", 0, OPT_ARG, CFG_OPT_SOURCE_CA_FILE, "FILE", "CA bundle for the source (TTSMIG_SOURCE_CA_FILE)"},
+	{"target-ca-file", 0, OPT_ARG, CFG_OPT_TARGET_CA_FILE, "FILE", "CA bundle for the target (TTSMIG_TARGET_CA_FILE)"},
+	{"format", 0, OPT_ARG, CFG_OPT_FORMAT, "FMT", "output: table (default), json or csv"},
+	{"log-level", 0, OPT_ARG, CFG_OPT_LOG_LEVEL, "LEVEL", "error, warn, info (default), debug (TTSMIG_LOG_LEVEL)"},
+	{"verbose", 'v', OPT_NOARG, CFG_OPT_VERBOSE, NULL, "same as --log-level debug"},
+	{"quiet", 'q', OPT_NOARG, CFG_OPT_QUIET, NULL, "same as --log-level warn"},
+	/* never accepted: keys on argv are visible to every user of the machine */
+	{"source-api-key", 0, OPT_ARG, CFG_OPT_FORBIDDEN_KEY, "KEY", NULL},
+	{"target-api-key", 0, OPT_ARG, CFG_OPT_FORBIDDEN_KEY, "KEY", NULL},
+	{"api-key", 0, OPT_ARG, CFG_OPT_FORBIDDEN_KEY, "KEY", NULL},
+	{NULL, 0, OPT_NOARG, 0, NULL, NULL},
+};
+
+const char *registry_name(enum registry r)
+{
+	static const char *const names[REG_COUNT] = {"is", "js", "ns", "as"};
+	return (unsigned)r < REG_COUNT ? names[r] : "?";
+}
+
+static void deployment_init(struct deployment *d, const char *role)
+{
+	memset(d, 0, sizeof(*d));
+	d->role = role;
+}
+
+static void deployment_release(struct deployment *d)
+{
+	free(d->base_url);
+	for (int r = 0; r < REG_COUNT; r++) {
+		free(d->registry_override[r]);
+		free(d->registry_url[r]);
+	}
+	free_secret_str(d->api_key);
+	free(d->api_key_file);
+	free(d->api_key_origin);
+	free(d->ca_file);
+	deployment_init(d, d->role);
+}
+
+void config_init(struct config *c)
+{
+	memset(c, 0, sizeof(*c));
+	deployment_init(&c->source, "source");
+	deployment_init(&c->target, "target");
+	c->log_level = LOG_INFO;
+	c->format = FORMAT_TABLE;
+}
+
+void config_release(struct config *c)
+{
+	free(c->ledger);
+	free(c->secret_key_file);
+	deployment_release(&c->source);
+	deployment_release(&c->target);
+	config_init(c);
+}
+
+static void set_str(char **slot, const char *value)
+{
+	free(*slot);
+	*slot = value ? xstrdup(value) : NULL;
+}
+
+static int set_format(struct config *c, const char *v, struct err *e)
+{
+	if (strcmp(v, "table") == 0)
+		c->format = FORMAT_TABLE;
+	else if (strcmp(v, "json") == 0)
+		c->format = FORMAT_JSON;
+	else if (strcmp(v, "csv") == 0)
+		c->format = FORMAT_CSV;
+	else
+		return err_set(e, ERR_USAGE, "--format: '%s' is not one of table, json, csv", v);
+	return 0;
+}
+
+static int set_level(struct config *c, const char *what, const char *v, struct err *e)
+{
+	enum log_level l;
+	if (log_parse_level(v, &l) < 0)
+		return err_set(e, ERR_USAGE, "%s: '%s' is not one of error, warn, info, debug", what, v);
+	c->log_level = l;
+	return 0;
+}
+
+static const char *real_getenv(const char *name)
+{
+	return getenv(name);
+}
+
+int config_from_env(struct config *c, config_getenv_fn get, struct err *e)
+{
+	static const char *const reg_env[2][REG_COUNT] = {
+		{"TTSMIG_SOURCE_IS_URL", "TTSMIG_SOURCE_JS_URL", "TTSMIG_SOURCE_NS_URL", "TTSMIG_SOURCE_AS_URL"},
+		{"TTSMIG_TARGET_IS_URL", "TTSMIG_TARGET_JS_URL", "TTSMIG_TARGET_NS_URL", "TTSMIG_TARGET_AS_URL"},
+	};
+	struct deployment *deps[2] = {&c->source, &c->target};
+	static const char *const url_env[2] = {"TTSMIG_SOURCE_URL", "TTSMIG_TARGET_URL"};
+	static const char *const key_env[2] = {"TTSMIG_SOURCE_API_KEY", "TTSMIG_TARGET_API_KEY"};
+	static const char *const ca_env[2] = {"TTSMIG_SOURCE_CA_FILE", "TTSMIG_TARGET_CA_FILE"};
+	const char *v;
+
+	if (!get)
+		get = real_getenv;
+	if ((v = get("TTSMIG_LEDGER")) && v[0])
+		set_str(&c->ledger, v);
+	if ((v = get("TTSMIG_SECRET_KEY_FILE")) && v[0])
+		set_str(&c->secret_key_file, v);
+	if ((v = get("TTSMIG_LOG_LEVEL")) && v[0] && set_level(c, "TTSMIG_LOG_LEVEL", v, e) < 0) {
+		e->cls = ERR_CONFIG;
+		return -1;
+	}
+	for (int i = 0; i < 2; i++) {
+		if ((v = get(url_env[i])) && v[0])
+			set_str(&deps[i]->base_url, v);
+		for (int r = 0; r < REG_COUNT; r++)
+			if ((v = get(reg_env[i][r])) && v[0])
+				set_str(&deps[i]->registry_override[r], v);
+		if ((v = get(key_env[i])) && v[0]) {
+			free_secret_str(deps[i]->api_key);
+			deps[i]->api_key = xstrdup(v);
+			set_str(&deps[i]->api_key_origin, key_env[i]);
+			redact_register(v);
+		}
+		if ((v = get(ca_env[i])) && v[0])
+			set_str(&deps[i]->ca_file, v);
+	}
+	return 0;
+}
+
+int config_apply_option(struct config *c, int id, const char *v, struct err *e)
+{
+	switch (id) {
+	case CFG_OPT_LEDGER: set_str(&c->ledger, v); return 0;
+	case CFG_OPT_SECRET_KEY_FILE: set_str(&c->secret_key_file, v); return 0;
+	case CFG_OPT_SOURCE_URL: set_str(&c->source.base_url, v); return 0;
+	case CFG_OPT_TARGET_URL: set_str(&c->target.base_url, v); return 0;
+	case CFG_OPT_SOURCE_IS_URL: case CFG_OPT_SOURCE_JS_URL:
+	case CFG_OPT_SOURCE_NS_URL: case CFG_OPT_SOURCE_AS_URL:
+		set_str(&c->source.registry_override[id - CFG_OPT_SOURCE_IS_URL], v);
+		return 0;
+	case CFG_OPT_TARGET_IS_URL: case CFG_OPT_TARGET_JS_URL:
+	case CFG_OPT_TARGET_NS_URL: case CFG_OPT_TARGET_AS_URL:
+		set_str(&c->target.registry_override[id - CFG_OPT_TARGET_IS_URL], v);
+		return 0;
+	case CFG_OPT_SOURCE_API_KEY_FILE: set_str(&c->source.api_key_file, v); return 0;
+	case CFG_OPT_TARGET_API_KEY_FILE: set_str(&c->target.api_key_file, v); return 0;
+	case CFG_OPT_SOURCE_CA_FILE: set_str(&c->source.ca_file, v); return 0;
+	case CFG_OPT_TARGET_CA_FILE: set_str(&c->target.ca_file, v); return 0;
+	case CFG_OPT_LOG_LEVEL: return set_level(c, "--log-level", v, e);
+	case CFG_OPT_VERBOSE: c->log_level = LOG_DEBUG; return 0;
+	case CFG_OPT_QUIET: c->log_level = LOG_WARN; return 0;
+	case CFG_OPT_FORMAT: return set_format(c, v, e);
+	case CFG_OPT_FORBIDDEN_KEY:
+		if (v)
+			redact_register(v);
+		err_set(e, ERR_USAGE, "API keys are not accepted on the command line");
+		err_detail(e, "any user of this machine can read a process's arguments (ps, /proc)");
+		err_hint(e, "put the key in TTSMIG_SOURCE_API_KEY / TTSMIG_TARGET_API_KEY, or in a file "
+			    "readable only by you and pass --source-api-key-file / --target-api-key-file");
+		return -1;
+	default:
+		return err_set(e, ERR_INTERNAL, "unknown shared option id %d", id);
+	}
+}
+
+char *config_api_root(const char *what, const char *url, struct err *e)
+{
+	size_t len = strlen(url);
+	if (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0) {
+		err_set(e, ERR_CONFIG, "%s: '%s' is not an http:// or https:// URL", what, url);
+		err_hint(e, "give the deployment's address, e.g. https://eu1.cloud.thethings.network");
+		return NULL;
+	}
+	const char *host = strstr(url, "://") + 3;
+	if (!*host || *host == '/') {
+		err_set(e, ERR_CONFIG, "%s: '%s' has no host", what, url);
+		return NULL;
+	}
+	if (strpbrk(url, " \t\r\n?#")) {
+		err_set(e, ERR_CONFIG, "%s: '%s' must not contain spaces, a query or a fragment", what, url);
+		return NULL;
+	}
+	while (len > 0 && url[len - 1] == '/')
+		len--;
+	static const char suffix[] = "/api/v3";
+	if (len >= sizeof(suffix) - 1 && strncmp(url + len - (sizeof(suffix) - 1), suffix, sizeof(suffix) - 1) == 0)
+		return xstrndup(url, len);
+	return xasprintf("%.*s%s", (int)len, url, suffix);
+}
+
+int config_url_host(const char *url, char *out, size_t cap)
+{
+	const char *p = strstr(url, "://");
+	p = p ? p + 3 : url;
+	const char *at = NULL;
+	const char *end = p + strcspn(p, "/?#");
+	for (const char *q = p; q < end; q++)
+		if (*q == '@')
+			at = q;
+	if (at)
+		p = at + 1;
+	size_t len;
+	if (*p == '[') { /* IPv6 literal */
+		const char *close = memchr(p, ']', (size_t)(end - p));
+		if (!close)
+			return -1;
+		len = (size_t)(close - p + 1);
+	} else {
+		const char *colon = memchr(p, ':', (size_t)(end - p));
+		len = (size_t)((colon ? colon : end) - p);
+	}
+	if (len == 0 || len >= cap)
+		return -1;
+	memcpy(out, p, len);
+	out[len] = '\0';
+	return 0;
+}
+
+bool config_deployment_complete(const struct deployment *d)
+{
+	for (int r = 0; r < REG_COUNT; r++)
+		if (!d->registry_url[r])
+			return false;
+	return true;
+}
+
+static int read_key_file(struct deployment *d, struct err *e)
+{
+	const char *path = d->api_key_file;
+	const char *shown = strstr(path, "NNSXS.") ? "(the value looks like an API key, not a file)" : path;
+	struct buf b = BUF_INIT;
+	char chunk[512];
+	struct stat st;
+	int fd = -1;
+	int rc = -1;
+
+	b.limit = API_KEY_FILE_MAX;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		err_set(e, ERR_CONFIG, "--%s-api-key-file: cannot open %s: %s", d->role, shown,
+			strerror(errno));
+		if (strstr(path, "NNSXS."))
+			err_hint(e, "write the key to a file only you can read and pass that file's path");
+		goto cleanup;
+	}
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & (S_IRWXG | S_IRWXO)))
+		log_msg(LOG_WARN, "the %s API key file %s is readable by other users; chmod 600 it",
+			d->role, path);
+	for (;;) {
+		ssize_t n = read(fd, chunk, sizeof(chunk));
+		if (n < 0) {
+			err_set(e, ERR_CONFIG, "--%s-api-key-file: cannot read %s: %s", d->role, shown,
+				strerror(errno));
+			goto cleanup;
+		}
+		if (n == 0)
+			break;
+		if (buf_add(&b, chunk, (size_t)n) < 0) {
+			err_set(e, ERR_CONFIG, "--%s-api-key-file: %s is larger than %d bytes; it does not "
+					       "look like an API key file", d->role, shown, API_KEY_FILE_MAX);
+			goto cleanup;
+		}
+	}
+	/* trim surrounding whitespace */
+	size_t start = 0;
+	while (start < b.len && strchr(" \t\r\n", b.data[start]))
+		start++;
+	size_t end = b.len;
+	while (end > start && strchr(" \t\r\n", b.data[end - 1]))
+		end--;
+	if (end == start) {
+		err_set(e, ERR_CONFIG, "--%s-api-key-file: %s is empty", d->role, shown);
+		goto cleanup;
+	}
+	if (memchr(b.data + start, '\n', end - start)) {
+		err_set(e, ERR_CONFIG, "--%s-api-key-file: %s holds more than one line", d->role, shown);
+		err_hint(e, "the file must contain only the API key");
+		goto cleanup;
+	}
+	free_secret_str(d->api_key);
+	d->api_key = xstrndup(b.data + start, end - start);
+	set_str(&d->api_key_origin, path);
+	redact_register(d->api_key);
+	rc = 0;
+cleanup:
+	mem_wipe(chunk, sizeof(chunk));
+	buf_release_secret(&b);
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+static int finish_deployment(struct deployment *d, struct err *e)
+{
+	for (int r = 0; r < REG_COUNT; r++) {
+		const char *src = d->registry_override[r] ? d->registry_override[r] : d->base_url;
+		free(d->registry_url[r]);
+		d->registry_url[r] = NULL;
+		if (!src)
+			continue;
+		char what[64];
+		snprintf(what, sizeof(what), "%s %s URL", d->role, registry_name(r));
+		d->registry_url[r] = config_api_root(what, src, e);
+		if (!d->registry_url[r])
+			return -1;
+	}
+	if (d->api_key_file && read_key_file(d, e) < 0)
+		return -1;
+	return 0;
+}
+
+int config_finish(struct config *c, struct err *e)
+{
+	if (finish_deployment(&c->source, e) < 0 || finish_deployment(&c->target, e) < 0)
+		return -1;
+	if (!c->secret_key_file) {
+		c->secret_key_file = secret_default_path(e);
+		if (!c->secret_key_file)
+			return -1;
+	}
+	return 0;
+}
