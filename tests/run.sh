@@ -5,7 +5,8 @@
 # shell scripts that use the real ledger and, later, the simulator) run in
 # sequence; each prints its own summary.  The runner ends with one line per
 # failing test and exits non-zero if any failed.  TTSMIG_TEST_WRAPPER (e.g.
-# valgrind) is put in front of every test binary.
+# valgrind) is put in front of every test binary; TTSMIG_TEST_FILTER (a
+# shell glob, e.g. '*ledger*') runs only the matching tests.
 set -uo pipefail
 
 build=${1:?usage: tests/run.sh BUILD_DIR}
@@ -31,6 +32,8 @@ failed=()
 for t in "$build"/tests/unit/test_* "$build"/tests/integration/test_* tests/integration/test_*.sh; do
 	[ -e "$t" ] || continue
 	case "$t" in *.d|*.o) continue ;; esac
+	# shellcheck disable=SC2254
+	case "$t" in ${TTSMIG_TEST_FILTER:-*}) ;; *) continue ;; esac
 	echo "=== $t"
 	if [[ "$t" == *.sh ]]; then
 		bash "$t"
