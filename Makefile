@@ -129,6 +129,7 @@ test-build: $(BUILD)/ttsmig $(SIM_BIN) $(UNIT_BINS) $(INTEG_BINS)
 test: deps
 	$(MAKE) --no-print-directory BUILD=build/asan SAN=1 test-build
 	tests/run.sh build/asan
+	@$(MAKE) --no-print-directory format-check
 
 # The same suite under valgrind, on a build without sanitizers.
 memcheck: deps
@@ -158,7 +159,8 @@ uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/ttsmig $(DESTDIR)$(PREFIX)/bin/ttsmig-sim \
 		$(DESTDIR)$(PREFIX)/share/man/man1/ttsmig.1
 
-FORMAT_SRCS = $(shell find src include tests -name '*.[ch]')
+# tracked files only (work in progress is checked once committed)
+FORMAT_SRCS = $(shell git ls-files '*.[ch]' 2>/dev/null || find src include tests -name '*.[ch]')
 
 format:
 	clang-format -i $(FORMAT_SRCS)

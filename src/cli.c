@@ -18,11 +18,14 @@
 enum { OPT_HELP = 999 };
 
 static const struct opt_spec help_option[] = {
-	{"help", 'h', OPT_NOARG, OPT_HELP, NULL, "show this help"},
-	{NULL, 0, OPT_NOARG, 0, NULL, NULL},
+	{ "help", 'h', OPT_NOARG, OPT_HELP, NULL, "show this help" },
+	{ NULL, 0, OPT_NOARG, 0, NULL, NULL },
 };
 
-const char *ttsmig_version(void) { return TTSMIG_VERSION; }
+const char *ttsmig_version(void)
+{
+	return TTSMIG_VERSION;
+}
 
 struct dispatch {
 	struct cli *c;
@@ -59,7 +62,7 @@ void cli_print_help(const struct cli_cmd *cmd, FILE *f)
 	for (const struct opt_spec *s = config_options; s->name; s++) {
 		if (!s->help)
 			continue;
-		struct opt_spec one[2] = {*s, {NULL, 0, OPT_NOARG, 0, NULL, NULL}};
+		struct opt_spec one[2] = { *s, { NULL, 0, OPT_NOARG, 0, NULL, NULL } };
 		opts_print(f, one);
 	}
 	opts_print(f, help_option);
@@ -68,12 +71,12 @@ void cli_print_help(const struct cli_cmd *cmd, FILE *f)
 }
 
 int cli_start(struct cli *c, const struct cli_cmd *cmd, int argc, char **argv, cli_opt_fn fn,
-	      void *ctx, struct err *e)
+              void *ctx, struct err *e)
 {
-	static const struct opt_spec empty[] = {{NULL, 0, OPT_NOARG, 0, NULL, NULL}};
-	const struct opt_spec *tables[] = {cmd->options ? cmd->options : empty, config_options,
-					   help_option, NULL};
-	struct dispatch d = {c, fn, ctx};
+	static const struct opt_spec empty[] = { { NULL, 0, OPT_NOARG, 0, NULL, NULL } };
+	const struct opt_spec *tables[] = { cmd->options ? cmd->options : empty, config_options,
+		                            help_option, NULL };
+	struct dispatch d = { c, fn, ctx };
 
 	memset(c, 0, sizeof(*c));
 	c->cmd = cmd;

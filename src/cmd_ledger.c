@@ -19,21 +19,23 @@
 static const struct cli_cmd ledger_init_cmd = {
 	.name = "ledger init",
 	.usage = "ttsmig ledger init [OPTIONS]",
-	.summary = "Create or upgrade the ledger schema, bind the secret key, set up ttsmig_reader.",
+	.summary =
+	        "Create or upgrade the ledger schema, bind the secret key, set up ttsmig_reader.",
 	.description =
-		"Creates schema `ttsmig` (if the role may) and applies every schema file this\n"
-		"ttsmig carries that the ledger lacks, each in its own transaction. Safe to run\n"
-		"again at any time; run it after upgrading ttsmig.\n\n"
-		"For a new ledger it creates the secret key file (mode 0600) that encrypts the\n"
-		"device keys stored in the ledger, and records the key's id. BACK THAT FILE UP:\n"
-		"without it the stored device keys cannot be decrypted. For an existing ledger\n"
-		"the key file must be the one recorded.\n\n"
-		"It also creates the read-only reporting role ttsmig_reader (when this role may\n"
-		"create roles; otherwise it prints the statement for an administrator) and\n"
-		"grants it the report views, never the key material.",
-	.examples =
-		"  TTSMIG_LEDGER='host=/run/postgresql dbname=ttsmig user=ttsmig' ttsmig ledger init\n"
-		"  ttsmig ledger init --ledger postgresql://ttsmig@db.example.com/ttsmig --format json",
+	        "Creates schema `ttsmig` (if the role may) and applies every schema file this\n"
+	        "ttsmig carries that the ledger lacks, each in its own transaction. Safe to run\n"
+	        "again at any time; run it after upgrading ttsmig.\n\n"
+	        "For a new ledger it creates the secret key file (mode 0600) that encrypts the\n"
+	        "device keys stored in the ledger, and records the key's id. BACK THAT FILE UP:\n"
+	        "without it the stored device keys cannot be decrypted. For an existing ledger\n"
+	        "the key file must be the one recorded.\n\n"
+	        "It also creates the read-only reporting role ttsmig_reader (when this role may\n"
+	        "create roles; otherwise it prints the statement for an administrator) and\n"
+	        "grants it the report views, never the key material.",
+	.examples = "  TTSMIG_LEDGER='host=/run/postgresql dbname=ttsmig user=ttsmig' ttsmig "
+	            "ledger init\n"
+	            "  ttsmig ledger init --ledger postgresql://ttsmig@db.example.com/ttsmig "
+	            "--format json",
 	.options = NULL,
 };
 
@@ -42,9 +44,9 @@ static const struct cli_cmd ledger_info_cmd = {
 	.usage = "ttsmig ledger info [OPTIONS]",
 	.summary = "Show the ledger's schema version, secret key id and row counts.",
 	.description =
-		"Connects to the ledger and prints which schema version it is at (and which\n"
-		"this ttsmig expects), the id of the secret key it is bound to and whether the\n"
-		"configured key file matches, and how many snapshots, batches and events it holds.",
+	        "Connects to the ledger and prints which schema version it is at (and which\n"
+	        "this ttsmig expects), the id of the secret key it is bound to and whether the\n"
+	        "configured key file matches, and how many snapshots, batches and events it holds.",
 	.examples = "  ttsmig ledger info\n  ttsmig ledger info --format json",
 	.options = NULL,
 };
@@ -78,9 +80,10 @@ static int ledger_init_run(int argc, char **argv)
 
 	if (r.key_created)
 		log_msg(LOG_WARN,
-			"created a NEW secret key file %s (key id %s). Back it up now: without it the "
-			"device keys stored in this ledger can never be decrypted.",
-			c.cfg.secret_key_file, r.key_id);
+		        "created a NEW secret key file %s (key id %s). Back it up now: without it "
+		        "the "
+		        "device keys stored in this ledger can never be decrypted.",
+		        c.cfg.secret_key_file, r.key_id);
 	if (c.cfg.format == FORMAT_JSON) {
 		cJSON *o = cJSON_CreateObject();
 		cJSON_AddNumberToObject(o, "schema_version", r.to_version);
@@ -91,9 +94,9 @@ static int ledger_init_run(int argc, char **argv)
 		cJSON_AddStringToObject(o, "secret_key_id", r.key_id);
 		cJSON_AddBoolToObject(o, "secret_key_created", r.key_created);
 		cJSON_AddStringToObject(o, "reader_role",
-					r.reader == READER_CREATED   ? "created"
-					: r.reader == READER_GRANTED ? "granted"
-								     : "needs_admin");
+		                        r.reader == READER_CREATED   ? "created"
+		                        : r.reader == READER_GRANTED ? "granted"
+		                                                     : "needs_admin");
 		if (r.reader == READER_NEEDS_ADMIN)
 			cJSON_AddStringToObject(o, "reader_role_sql", r.reader_sql);
 		char *text = cJSON_Print(o);
@@ -110,14 +113,17 @@ static int ledger_init_run(int argc, char **argv)
 		       r.key_created ? " - NEW, back it up" : "");
 		switch (r.reader) {
 		case READER_CREATED:
-			printf("Reporting role ttsmig_reader: created, may read the report views\n");
+			printf("Reporting role ttsmig_reader: created, may read the report "
+			       "views\n");
 			break;
 		case READER_GRANTED:
 			printf("Reporting role ttsmig_reader: may read the report views\n");
 			break;
 		case READER_NEEDS_ADMIN:
-			printf("Reporting role ttsmig_reader: not created (role \"%s\" may not create "
-			       "roles).\n  An administrator can run:\n    %s\n  then run `ttsmig ledger "
+			printf("Reporting role ttsmig_reader: not created (role \"%s\" may not "
+			       "create "
+			       "roles).\n  An administrator can run:\n    %s\n  then run `ttsmig "
+			       "ledger "
 			       "init` again to grant it the report views.\n",
 			       PQuser(l->conn), r.reader_sql);
 			break;
@@ -197,12 +203,13 @@ done:
 
 static void ledger_usage(FILE *f)
 {
-	fprintf(f, "Usage: ttsmig ledger SUBCOMMAND [OPTIONS]\n\n"
-		   "Subcommands:\n"
-		   "  init    %s\n"
-		   "  info    %s\n\n"
-		   "Run `ttsmig ledger SUBCOMMAND --help` for details.\n",
-		ledger_init_cmd.summary, ledger_info_cmd.summary);
+	fprintf(f,
+	        "Usage: ttsmig ledger SUBCOMMAND [OPTIONS]\n\n"
+	        "Subcommands:\n"
+	        "  init    %s\n"
+	        "  info    %s\n\n"
+	        "Run `ttsmig ledger SUBCOMMAND --help` for details.\n",
+	        ledger_init_cmd.summary, ledger_info_cmd.summary);
 }
 
 int cmd_ledger(int argc, char **argv)

@@ -19,40 +19,53 @@
 #define API_KEY_FILE_MAX 4096
 
 const struct opt_spec config_options[] = {
-	{"ledger", 0, OPT_ARG, CFG_OPT_LEDGER, "CONNINFO",
-	 "PostgreSQL connection string or URI (TTSMIG_LEDGER)"},
-	{"secret-key-file", 0, OPT_ARG, CFG_OPT_SECRET_KEY_FILE, "FILE",
-	 "ledger encryption key (TTSMIG_SECRET_KEY_FILE)"},
-	{"source-url", 0, OPT_ARG, CFG_OPT_SOURCE_URL, "URL", "source deployment (TTSMIG_SOURCE_URL)"},
-	{"target-url", 0, OPT_ARG, CFG_OPT_TARGET_URL, "URL", "target deployment (TTSMIG_TARGET_URL)"},
-	{"source-is-url", 0, OPT_ARG, CFG_OPT_SOURCE_IS_URL, "URL", "source Identity Server, if elsewhere"},
-	{"source-js-url", 0, OPT_ARG, CFG_OPT_SOURCE_JS_URL, "URL", "source Join Server, if elsewhere"},
-	{"source-ns-url", 0, OPT_ARG, CFG_OPT_SOURCE_NS_URL, "URL", "source Network Server, if elsewhere"},
-	{"source-as-url", 0, OPT_ARG, CFG_OPT_SOURCE_AS_URL, "URL", "source Application Server, if elsewhere"},
-	{"target-is-url", 0, OPT_ARG, CFG_OPT_TARGET_IS_URL, "URL", "target Identity Server, if elsewhere"},
-	{"target-js-url", 0, OPT_ARG, CFG_OPT_TARGET_JS_URL, "URL", "target Join Server, if elsewhere"},
-	{"target-ns-url", 0, OPT_ARG, CFG_OPT_TARGET_NS_URL, "URL", "target Network Server, if elsewhere"},
-	{"target-as-url", 0, OPT_ARG, CFG_OPT_TARGET_AS_URL, "URL", "target Application Server, if elsewhere"},
-	{"source-api-key-file", 0, OPT_ARG, CFG_OPT_SOURCE_API_KEY_FILE, "FILE",
-	 "file holding the source API key (or TTSMIG_SOURCE_API_KEY)"},
-	{"target-api-key-file", 0, OPT_ARG, CFG_OPT_TARGET_API_KEY_FILE, "FILE",
-	 "file holding the target API key (or TTSMIG_TARGET_API_KEY)"},
-	{"source-ca-file", 0, OPT_ARG, CFG_OPT_SOURCE_CA_FILE, "FILE", "CA bundle for the source (TTSMIG_SOURCE_CA_FILE)"},
-	{"target-ca-file", 0, OPT_ARG, CFG_OPT_TARGET_CA_FILE, "FILE", "CA bundle for the target (TTSMIG_TARGET_CA_FILE)"},
-	{"format", 0, OPT_ARG, CFG_OPT_FORMAT, "FMT", "output: table (default), json or csv"},
-	{"log-level", 0, OPT_ARG, CFG_OPT_LOG_LEVEL, "LEVEL", "error, warn, info (default), debug (TTSMIG_LOG_LEVEL)"},
-	{"verbose", 'v', OPT_NOARG, CFG_OPT_VERBOSE, NULL, "same as --log-level debug"},
-	{"quiet", 'q', OPT_NOARG, CFG_OPT_QUIET, NULL, "same as --log-level warn"},
+	{ "ledger", 0, OPT_ARG, CFG_OPT_LEDGER, "CONNINFO",
+	  "PostgreSQL connection string or URI (TTSMIG_LEDGER)" },
+	{ "secret-key-file", 0, OPT_ARG, CFG_OPT_SECRET_KEY_FILE, "FILE",
+	  "ledger encryption key (TTSMIG_SECRET_KEY_FILE)" },
+	{ "source-url", 0, OPT_ARG, CFG_OPT_SOURCE_URL, "URL",
+	  "source deployment (TTSMIG_SOURCE_URL)" },
+	{ "target-url", 0, OPT_ARG, CFG_OPT_TARGET_URL, "URL",
+	  "target deployment (TTSMIG_TARGET_URL)" },
+	{ "source-is-url", 0, OPT_ARG, CFG_OPT_SOURCE_IS_URL, "URL",
+	  "source Identity Server, if elsewhere" },
+	{ "source-js-url", 0, OPT_ARG, CFG_OPT_SOURCE_JS_URL, "URL",
+	  "source Join Server, if elsewhere" },
+	{ "source-ns-url", 0, OPT_ARG, CFG_OPT_SOURCE_NS_URL, "URL",
+	  "source Network Server, if elsewhere" },
+	{ "source-as-url", 0, OPT_ARG, CFG_OPT_SOURCE_AS_URL, "URL",
+	  "source Application Server, if elsewhere" },
+	{ "target-is-url", 0, OPT_ARG, CFG_OPT_TARGET_IS_URL, "URL",
+	  "target Identity Server, if elsewhere" },
+	{ "target-js-url", 0, OPT_ARG, CFG_OPT_TARGET_JS_URL, "URL",
+	  "target Join Server, if elsewhere" },
+	{ "target-ns-url", 0, OPT_ARG, CFG_OPT_TARGET_NS_URL, "URL",
+	  "target Network Server, if elsewhere" },
+	{ "target-as-url", 0, OPT_ARG, CFG_OPT_TARGET_AS_URL, "URL",
+	  "target Application Server, if elsewhere" },
+	{ "source-api-key-file", 0, OPT_ARG, CFG_OPT_SOURCE_API_KEY_FILE, "FILE",
+	  "file holding the source API key (or TTSMIG_SOURCE_API_KEY)" },
+	{ "target-api-key-file", 0, OPT_ARG, CFG_OPT_TARGET_API_KEY_FILE, "FILE",
+	  "file holding the target API key (or TTSMIG_TARGET_API_KEY)" },
+	{ "source-ca-file", 0, OPT_ARG, CFG_OPT_SOURCE_CA_FILE, "FILE",
+	  "CA bundle for the source (TTSMIG_SOURCE_CA_FILE)" },
+	{ "target-ca-file", 0, OPT_ARG, CFG_OPT_TARGET_CA_FILE, "FILE",
+	  "CA bundle for the target (TTSMIG_TARGET_CA_FILE)" },
+	{ "format", 0, OPT_ARG, CFG_OPT_FORMAT, "FMT", "output: table (default), json or csv" },
+	{ "log-level", 0, OPT_ARG, CFG_OPT_LOG_LEVEL, "LEVEL",
+	  "error, warn, info (default), debug (TTSMIG_LOG_LEVEL)" },
+	{ "verbose", 'v', OPT_NOARG, CFG_OPT_VERBOSE, NULL, "same as --log-level debug" },
+	{ "quiet", 'q', OPT_NOARG, CFG_OPT_QUIET, NULL, "same as --log-level warn" },
 	/* never accepted: keys on argv are visible to every user of the machine */
-	{"source-api-key", 0, OPT_ARG, CFG_OPT_FORBIDDEN_KEY, "KEY", NULL},
-	{"target-api-key", 0, OPT_ARG, CFG_OPT_FORBIDDEN_KEY, "KEY", NULL},
-	{"api-key", 0, OPT_ARG, CFG_OPT_FORBIDDEN_KEY, "KEY", NULL},
-	{NULL, 0, OPT_NOARG, 0, NULL, NULL},
+	{ "source-api-key", 0, OPT_ARG, CFG_OPT_FORBIDDEN_KEY, "KEY", NULL },
+	{ "target-api-key", 0, OPT_ARG, CFG_OPT_FORBIDDEN_KEY, "KEY", NULL },
+	{ "api-key", 0, OPT_ARG, CFG_OPT_FORBIDDEN_KEY, "KEY", NULL },
+	{ NULL, 0, OPT_NOARG, 0, NULL, NULL },
 };
 
 const char *registry_name(enum registry r)
 {
-	static const char *const names[REG_COUNT] = {"is", "js", "ns", "as"};
+	static const char *const names[REG_COUNT] = { "is", "js", "ns", "as" };
 	return (unsigned)r < REG_COUNT ? names[r] : "?";
 }
 
@@ -117,7 +130,8 @@ static int set_level(struct config *c, const char *what, const char *v, struct e
 {
 	enum log_level l;
 	if (log_parse_level(v, &l) < 0)
-		return err_set(e, ERR_USAGE, "%s: '%s' is not one of error, warn, info, debug", what, v);
+		return err_set(e, ERR_USAGE, "%s: '%s' is not one of error, warn, info, debug",
+		               what, v);
 	c->log_level = l;
 	return 0;
 }
@@ -130,13 +144,15 @@ static const char *real_getenv(const char *name)
 int config_from_env(struct config *c, config_getenv_fn get, struct err *e)
 {
 	static const char *const reg_env[2][REG_COUNT] = {
-		{"TTSMIG_SOURCE_IS_URL", "TTSMIG_SOURCE_JS_URL", "TTSMIG_SOURCE_NS_URL", "TTSMIG_SOURCE_AS_URL"},
-		{"TTSMIG_TARGET_IS_URL", "TTSMIG_TARGET_JS_URL", "TTSMIG_TARGET_NS_URL", "TTSMIG_TARGET_AS_URL"},
+		{ "TTSMIG_SOURCE_IS_URL", "TTSMIG_SOURCE_JS_URL", "TTSMIG_SOURCE_NS_URL",
+		  "TTSMIG_SOURCE_AS_URL" },
+		{ "TTSMIG_TARGET_IS_URL", "TTSMIG_TARGET_JS_URL", "TTSMIG_TARGET_NS_URL",
+		  "TTSMIG_TARGET_AS_URL" },
 	};
-	struct deployment *deps[2] = {&c->source, &c->target};
-	static const char *const url_env[2] = {"TTSMIG_SOURCE_URL", "TTSMIG_TARGET_URL"};
-	static const char *const key_env[2] = {"TTSMIG_SOURCE_API_KEY", "TTSMIG_TARGET_API_KEY"};
-	static const char *const ca_env[2] = {"TTSMIG_SOURCE_CA_FILE", "TTSMIG_TARGET_CA_FILE"};
+	struct deployment *deps[2] = { &c->source, &c->target };
+	static const char *const url_env[2] = { "TTSMIG_SOURCE_URL", "TTSMIG_TARGET_URL" };
+	static const char *const key_env[2] = { "TTSMIG_SOURCE_API_KEY", "TTSMIG_TARGET_API_KEY" };
+	static const char *const ca_env[2] = { "TTSMIG_SOURCE_CA_FILE", "TTSMIG_TARGET_CA_FILE" };
 	const char *v;
 
 	if (!get)
@@ -174,12 +190,16 @@ int config_apply_option(struct config *c, int id, const char *v, struct err *e)
 	case CFG_OPT_SECRET_KEY_FILE: set_str(&c->secret_key_file, v); return 0;
 	case CFG_OPT_SOURCE_URL: set_str(&c->source.base_url, v); return 0;
 	case CFG_OPT_TARGET_URL: set_str(&c->target.base_url, v); return 0;
-	case CFG_OPT_SOURCE_IS_URL: case CFG_OPT_SOURCE_JS_URL:
-	case CFG_OPT_SOURCE_NS_URL: case CFG_OPT_SOURCE_AS_URL:
+	case CFG_OPT_SOURCE_IS_URL:
+	case CFG_OPT_SOURCE_JS_URL:
+	case CFG_OPT_SOURCE_NS_URL:
+	case CFG_OPT_SOURCE_AS_URL:
 		set_str(&c->source.registry_override[id - CFG_OPT_SOURCE_IS_URL], v);
 		return 0;
-	case CFG_OPT_TARGET_IS_URL: case CFG_OPT_TARGET_JS_URL:
-	case CFG_OPT_TARGET_NS_URL: case CFG_OPT_TARGET_AS_URL:
+	case CFG_OPT_TARGET_IS_URL:
+	case CFG_OPT_TARGET_JS_URL:
+	case CFG_OPT_TARGET_NS_URL:
+	case CFG_OPT_TARGET_AS_URL:
 		set_str(&c->target.registry_override[id - CFG_OPT_TARGET_IS_URL], v);
 		return 0;
 	case CFG_OPT_SOURCE_API_KEY_FILE: set_str(&c->source.api_key_file, v); return 0;
@@ -194,12 +214,14 @@ int config_apply_option(struct config *c, int id, const char *v, struct err *e)
 		if (v)
 			redact_register(v);
 		err_set(e, ERR_USAGE, "API keys are not accepted on the command line");
-		err_detail(e, "any user of this machine can read a process's arguments (ps, /proc)");
-		err_hint(e, "put the key in TTSMIG_SOURCE_API_KEY / TTSMIG_TARGET_API_KEY, or in a file "
-			    "readable only by you and pass --source-api-key-file / --target-api-key-file");
+		err_detail(e,
+		           "any user of this machine can read a process's arguments (ps, /proc)");
+		err_hint(e, "put the key in TTSMIG_SOURCE_API_KEY / TTSMIG_TARGET_API_KEY, or in a "
+		            "file "
+		            "readable only by you and pass --source-api-key-file / "
+		            "--target-api-key-file");
 		return -1;
-	default:
-		return err_set(e, ERR_INTERNAL, "unknown shared option id %d", id);
+	default: return err_set(e, ERR_INTERNAL, "unknown shared option id %d", id);
 	}
 }
 
@@ -208,7 +230,8 @@ char *config_api_root(const char *what, const char *url, struct err *e)
 	size_t len = strlen(url);
 	if (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0) {
 		err_set(e, ERR_CONFIG, "%s: '%s' is not an http:// or https:// URL", what, url);
-		err_hint(e, "give the deployment's address, e.g. https://eu1.cloud.thethings.network");
+		err_hint(e,
+		         "give the deployment's address, e.g. https://eu1.cloud.thethings.network");
 		return NULL;
 	}
 	const char *host = strstr(url, "://") + 3;
@@ -217,13 +240,15 @@ char *config_api_root(const char *what, const char *url, struct err *e)
 		return NULL;
 	}
 	if (strpbrk(url, " \t\r\n?#")) {
-		err_set(e, ERR_CONFIG, "%s: '%s' must not contain spaces, a query or a fragment", what, url);
+		err_set(e, ERR_CONFIG, "%s: '%s' must not contain spaces, a query or a fragment",
+		        what, url);
 		return NULL;
 	}
 	while (len > 0 && url[len - 1] == '/')
 		len--;
 	static const char suffix[] = "/api/v3";
-	if (len >= sizeof(suffix) - 1 && strncmp(url + len - (sizeof(suffix) - 1), suffix, sizeof(suffix) - 1) == 0)
+	if (len >= sizeof(suffix) - 1 &&
+	    strncmp(url + len - (sizeof(suffix) - 1), suffix, sizeof(suffix) - 1) == 0)
 		return xstrndup(url, len);
 	return xasprintf("%.*s%s", (int)len, url, suffix);
 }
@@ -267,7 +292,8 @@ bool config_deployment_complete(const struct deployment *d)
 static int read_key_file(struct deployment *d, struct err *e)
 {
 	const char *path = d->api_key_file;
-	const char *shown = strstr(path, "NNSXS.") ? "(the value looks like an API key, not a file)" : path;
+	const char *shown =
+	        strstr(path, "NNSXS.") ? "(the value looks like an API key, not a file)" : path;
 	struct buf b = BUF_INIT;
 	char chunk[512];
 	struct stat st;
@@ -278,26 +304,29 @@ static int read_key_file(struct deployment *d, struct err *e)
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		err_set(e, ERR_CONFIG, "--%s-api-key-file: cannot open %s: %s", d->role, shown,
-			strerror(errno));
+		        strerror(errno));
 		if (strstr(path, "NNSXS."))
-			err_hint(e, "write the key to a file only you can read and pass that file's path");
+			err_hint(e, "write the key to a file only you can read and pass that "
+			            "file's path");
 		goto cleanup;
 	}
 	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & (S_IRWXG | S_IRWXO)))
 		log_msg(LOG_WARN, "the %s API key file %s is readable by other users; chmod 600 it",
-			d->role, path);
+		        d->role, path);
 	for (;;) {
 		ssize_t n = read(fd, chunk, sizeof(chunk));
 		if (n < 0) {
-			err_set(e, ERR_CONFIG, "--%s-api-key-file: cannot read %s: %s", d->role, shown,
-				strerror(errno));
+			err_set(e, ERR_CONFIG, "--%s-api-key-file: cannot read %s: %s", d->role,
+			        shown, strerror(errno));
 			goto cleanup;
 		}
 		if (n == 0)
 			break;
 		if (buf_add(&b, chunk, (size_t)n) < 0) {
-			err_set(e, ERR_CONFIG, "--%s-api-key-file: %s is larger than %d bytes; it does not "
-					       "look like an API key file", d->role, shown, API_KEY_FILE_MAX);
+			err_set(e, ERR_CONFIG,
+			        "--%s-api-key-file: %s is larger than %d bytes; it does not "
+			        "look like an API key file",
+			        d->role, shown, API_KEY_FILE_MAX);
 			goto cleanup;
 		}
 	}
@@ -313,7 +342,8 @@ static int read_key_file(struct deployment *d, struct err *e)
 		goto cleanup;
 	}
 	if (memchr(b.data + start, '\n', end - start)) {
-		err_set(e, ERR_CONFIG, "--%s-api-key-file: %s holds more than one line", d->role, shown);
+		err_set(e, ERR_CONFIG, "--%s-api-key-file: %s holds more than one line", d->role,
+		        shown);
 		err_hint(e, "the file must contain only the API key");
 		goto cleanup;
 	}

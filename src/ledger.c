@@ -24,10 +24,16 @@ static bool msg_has(const char *msg, const char *needle)
 static bool is_auth_failure(const char *msg)
 {
 	static const char *const auth[] = {
-		"password authentication failed", "no password supplied",
-		"authentication failed", "pg_hba.conf", "Peer authentication",
-		"permission denied for database", "role \"", "SCRAM",
-		"password is required", "must be superuser",
+		"password authentication failed",
+		"no password supplied",
+		"authentication failed",
+		"pg_hba.conf",
+		"Peer authentication",
+		"permission denied for database",
+		"role \"",
+		"SCRAM",
+		"password is required",
+		"must be superuser",
 	};
 	for (size_t i = 0; i < sizeof(auth) / sizeof(auth[0]); i++)
 		if (msg_has(msg, auth[i]))
@@ -58,8 +64,8 @@ static void on_notice(void *arg, const char *message)
 
 int ledger_connect(const char *conninfo, struct ledger **out, struct err *e)
 {
-	const char *keys[] = {"connect_timeout", "fallback_application_name", "dbname", NULL};
-	const char *vals[] = {"10", "ttsmig", conninfo && conninfo[0] ? conninfo : NULL, NULL};
+	const char *keys[] = { "connect_timeout", "fallback_application_name", "dbname", NULL };
+	const char *vals[] = { "10", "ttsmig", conninfo && conninfo[0] ? conninfo : NULL, NULL };
 	struct ledger *l;
 	char msg[900];
 	char where[256];
@@ -72,23 +78,29 @@ int ledger_connect(const char *conninfo, struct ledger **out, struct err *e)
 		first_line(msg, sizeof(msg), PQerrorMessage(conn));
 		const char *host = PQhost(conn) ? PQhost(conn) : "?";
 		snprintf(where, sizeof(where), "database \"%s\" as role \"%s\" on %s %s, port %s",
-			 PQdb(conn) ? PQdb(conn) : "?", PQuser(conn) ? PQuser(conn) : "?",
-			 host[0] == '/' ? "socket directory" : "host", host,
-			 PQport(conn) && PQport(conn)[0] ? PQport(conn) : "5432");
+		         PQdb(conn) ? PQdb(conn) : "?", PQuser(conn) ? PQuser(conn) : "?",
+		         host[0] == '/' ? "socket directory" : "host", host,
+		         PQport(conn) && PQport(conn)[0] ? PQport(conn) : "5432");
 		if (is_auth_failure(msg)) {
 			err_set(e, ERR_LEDGER_AUTH, "the ledger refused the connection: %s", where);
 			err_detail(e, "%s", msg);
-			err_hint(e, "check the role and password in TTSMIG_LEDGER (or --ledger, PGUSER, "
-				    "PGPASSWORD, ~/.pgpass); the role needs LOGIN and CONNECT on the database");
+			err_hint(e, "check the role and password in TTSMIG_LEDGER (or --ledger, "
+			            "PGUSER, "
+			            "PGPASSWORD, ~/.pgpass); the role needs LOGIN and CONNECT on "
+			            "the database");
 		} else if (msg_has(msg, "does not exist")) {
-			err_set(e, ERR_LEDGER_UNREACHABLE, "the ledger database does not exist: %s", where);
+			err_set(e, ERR_LEDGER_UNREACHABLE, "the ledger database does not exist: %s",
+			        where);
 			err_detail(e, "%s", msg);
-			err_hint(e, "create it (createdb) or point TTSMIG_LEDGER at an existing database");
+			err_hint(e, "create it (createdb) or point TTSMIG_LEDGER at an existing "
+			            "database");
 		} else {
 			err_set(e, ERR_LEDGER_UNREACHABLE, "cannot reach the ledger: %s", where);
 			err_detail(e, "%s", msg);
-			err_hint(e, "is PostgreSQL running there? Set TTSMIG_LEDGER to a libpq connection "
-				    "string, e.g. \"host=/run/postgresql dbname=ttsmig user=ttsmig\"");
+			err_hint(e,
+			         "is PostgreSQL running there? Set TTSMIG_LEDGER to a libpq "
+			         "connection "
+			         "string, e.g. \"host=/run/postgresql dbname=ttsmig user=ttsmig\"");
 		}
 		PQfinish(conn);
 		return -1;
@@ -124,13 +136,13 @@ int ledger_result_error(const PGresult *res, const char *what, struct err *e)
 	enum err_class cls = ERR_LEDGER;
 
 	if (state && (strncmp(state, "08", 2) == 0 || strcmp(state, "57P01") == 0 ||
-		      strcmp(state, "57P02") == 0 || strcmp(state, "57P03") == 0))
+	              strcmp(state, "57P02") == 0 || strcmp(state, "57P03") == 0))
 		cls = ERR_LEDGER_UNREACHABLE;
 	if (!primary) {
 		char line[512];
 		first_line(line, sizeof(line), res ? PQresultErrorMessage(res) : "no result");
 		err_set(e, res ? cls : ERR_LEDGER_UNREACHABLE, "ledger: %s failed: %s", what,
-			line[0] ? line : "connection lost");
+		        line[0] ? line : "connection lost");
 	} else {
 		err_set(e, cls, "ledger: %s failed: %s", what, primary);
 	}
@@ -154,7 +166,7 @@ static int check_result(PGresult *res, const char *what, struct err *e)
 }
 
 int ledger_exec(struct ledger *l, enum sqlq q, int nparams, const char *const *params,
-		PGresult **res_out, struct err *e)
+                PGresult **res_out, struct err *e)
 {
 	PGresult *res = NULL;
 	const char *name = sql_name(q);
@@ -214,7 +226,7 @@ void ledger_rollback(struct ledger *l)
 }
 
 int ledger_query_value(struct ledger *l, enum sqlq q, int nparams, const char *const *params,
-		       char **value, struct err *e)
+                       char **value, struct err *e)
 {
 	PGresult *res = NULL;
 	*value = NULL;
@@ -228,13 +240,13 @@ int ledger_query_value(struct ledger *l, enum sqlq q, int nparams, const char *c
 
 int ledger_get_setting(struct ledger *l, const char *name, char **value, struct err *e)
 {
-	const char *p[] = {name};
+	const char *p[] = { name };
 	return ledger_query_value(l, SQLQ_ledger_get_setting, 1, p, value, e);
 }
 
 int ledger_set_setting(struct ledger *l, const char *name, const char *value, struct err *e)
 {
-	const char *p[] = {name, value};
+	const char *p[] = { name, value };
 	return ledger_exec(l, SQLQ_ledger_set_setting, 2, p, NULL, e);
 }
 
@@ -277,15 +289,15 @@ int ledger_require_current(struct ledger *l, struct err *e)
 		return -1;
 	}
 	if (v > latest) {
-		err_set(e, ERR_LEDGER_SCHEMA, "the ledger schema (v%d) is newer than this ttsmig knows (v%d)",
-			v, latest);
+		err_set(e, ERR_LEDGER_SCHEMA,
+		        "the ledger schema (v%d) is newer than this ttsmig knows (v%d)", v, latest);
 		err_detail(e, "a newer ttsmig has upgraded this ledger; this one could misread it");
 		err_hint(e, "use the ttsmig version that upgraded the ledger, or a newer one");
 		return -1;
 	}
 	if (v < latest) {
-		err_set(e, ERR_LEDGER_SCHEMA, "the ledger schema (v%d) is older than this ttsmig (v%d)", v,
-			latest);
+		err_set(e, ERR_LEDGER_SCHEMA,
+		        "the ledger schema (v%d) is older than this ttsmig (v%d)", v, latest);
 		err_hint(e, "run `ttsmig ledger init` to upgrade it (it keeps all data)");
 		return -1;
 	}
@@ -308,9 +320,11 @@ static int ensure_schema(struct ledger *l, struct err *e)
 		return 0;
 	if (ledger_script(l, SQLQ_ledger_create_schema, e) < 0) {
 		if (e && strcmp(e->sqlstate, "42501") == 0) {
-			err_hint(e, "ask an administrator to run: CREATE SCHEMA ttsmig AUTHORIZATION %s; "
-				    "then run `ttsmig ledger init` again",
-				 PQuser(l->conn));
+			err_hint(e,
+			         "ask an administrator to run: CREATE SCHEMA ttsmig AUTHORIZATION "
+			         "%s; "
+			         "then run `ttsmig ledger init` again",
+			         PQuser(l->conn));
 			e->cls = ERR_LEDGER_AUTH;
 		}
 		return -1;
@@ -325,7 +339,7 @@ static int apply_one(struct ledger *l, const struct sql_migration *m, struct err
 	char ver[16];
 	sha256_hex(m->text, sum);
 	snprintf(ver, sizeof(ver), "%d", m->version);
-	const char *p[] = {ver, m->name, sum};
+	const char *p[] = { ver, m->name, sum };
 
 	if (ledger_begin(l, e) < 0)
 		return -1;
@@ -341,7 +355,7 @@ static int apply_one(struct ledger *l, const struct sql_migration *m, struct err
 }
 
 int ledger_migrate(struct ledger *l, const struct sql_migration *files, int n,
-		   struct ledger_init_result *r, struct err *e)
+                   struct ledger_init_result *r, struct err *e)
 {
 	PGresult *res = NULL;
 	int rc = -1;
@@ -364,15 +378,18 @@ int ledger_migrate(struct ledger *l, const struct sql_migration *files, int n,
 			sha256_hex(files[j].text, sum);
 			if (strcmp(sum, PQgetvalue(res, i, 2)) != 0) {
 				r->checksum_mismatches++;
-				log_msg(LOG_WARN, "schema file %s has changed since it was applied to this "
-						  "ledger; the applied version is kept", files[j].name);
+				log_msg(LOG_WARN,
+				        "schema file %s has changed since it was applied to this "
+				        "ledger; the applied version is kept",
+				        files[j].name);
 			}
 		}
 	}
 	r->from_version = current;
 	if (n > 0 && current > files[n - 1].version) {
-		err_set(e, ERR_LEDGER_SCHEMA, "the ledger schema (v%d) is newer than this ttsmig knows (v%d)",
-			current, files[n - 1].version);
+		err_set(e, ERR_LEDGER_SCHEMA,
+		        "the ledger schema (v%d) is newer than this ttsmig knows (v%d)", current,
+		        files[n - 1].version);
 		err_hint(e, "use the ttsmig version that upgraded the ledger, or a newer one");
 		goto cleanup;
 	}
@@ -415,11 +432,13 @@ int ledger_load_key(struct ledger *l, const char *key_path, struct secret_key **
 		goto cleanup;
 	}
 	if (strcmp(want, secret_key_id(*out)) != 0) {
-		err_set(e, ERR_SECRET, "the secret key file %s (key %s) is not this ledger's key (%s)",
-			key_path, secret_key_id(*out), want);
+		err_set(e, ERR_SECRET,
+		        "the secret key file %s (key %s) is not this ledger's key (%s)", key_path,
+		        secret_key_id(*out), want);
 		err_detail(e, "device keys in this ledger can only be decrypted with key %s", want);
-		err_hint(e, "set TTSMIG_SECRET_KEY_FILE to the key file created when this ledger was "
-			    "initialised (restore it from your backup)");
+		err_hint(e,
+		         "set TTSMIG_SECRET_KEY_FILE to the key file created when this ledger was "
+		         "initialised (restore it from your backup)");
 		goto cleanup;
 	}
 	rc = 0;
@@ -433,7 +452,7 @@ cleanup:
 }
 
 static int bind_key(struct ledger *l, const char *key_path, struct ledger_init_result *r,
-		    struct err *e)
+                    struct err *e)
 {
 	char *recorded = NULL;
 	struct secret_key *k = NULL;
@@ -447,8 +466,8 @@ static int bind_key(struct ledger *l, const char *key_path, struct ledger_init_r
 	} else {
 		if (access(key_path, F_OK) != 0) {
 			if (errno != ENOENT) {
-				err_set(e, ERR_SECRET, "cannot check the secret key file %s: %s", key_path,
-					strerror(errno));
+				err_set(e, ERR_SECRET, "cannot check the secret key file %s: %s",
+				        key_path, strerror(errno));
 				goto cleanup;
 			}
 			if (secret_key_create(key_path, e) < 0)
@@ -479,12 +498,12 @@ static int setup_reader(struct ledger *l, struct ledger_init_result *r, struct e
 	if (!exists) {
 		if (ledger_exec(l, SQLQ_ledger_role_rights, 0, NULL, &res, e) < 0)
 			return -1;
-		bool can = PQntuples(res) == 1 && (PQgetvalue(res, 0, 1)[0] == 't' ||
-						    PQgetvalue(res, 0, 2)[0] == 't');
+		bool can = PQntuples(res) == 1 &&
+		           (PQgetvalue(res, 0, 1)[0] == 't' || PQgetvalue(res, 0, 2)[0] == 't');
 		if (!can) {
 			r->reader = READER_NEEDS_ADMIN;
 			snprintf(r->reader_sql, sizeof(r->reader_sql),
-				 "CREATE ROLE ttsmig_reader NOLOGIN;");
+			         "CREATE ROLE ttsmig_reader NOLOGIN;");
 			rc = 0;
 			goto cleanup;
 		}
@@ -503,8 +522,7 @@ cleanup:
 	return rc;
 }
 
-int ledger_init(struct ledger *l, const char *key_path, struct ledger_init_result *r,
-		struct err *e)
+int ledger_init(struct ledger *l, const char *key_path, struct ledger_init_result *r, struct err *e)
 {
 	memset(r, 0, sizeof(*r));
 	if (ledger_migrate(l, sql_schema, sql_schema_count, r, e) < 0)
@@ -513,9 +531,10 @@ int ledger_init(struct ledger *l, const char *key_path, struct ledger_init_resul
 		return -1;
 	if (setup_reader(l, r, e) < 0)
 		return -1;
-	char *detail = xasprintf("{\"from_version\": %d, \"to_version\": %d, \"secret_key_id\": \"%s\"}",
-				 r->from_version, r->to_version, r->key_id);
-	const char *p[] = {"ledger_init", l->actor, detail};
+	char *detail =
+	        xasprintf("{\"from_version\": %d, \"to_version\": %d, \"secret_key_id\": \"%s\"}",
+	                  r->from_version, r->to_version, r->key_id);
+	const char *p[] = { "ledger_init", l->actor, detail };
 	int rc = ledger_exec(l, SQLQ_ledger_insert_event, 3, p, NULL, e);
 	free(detail);
 	return rc;

@@ -13,14 +13,23 @@
 
 static enum log_level current = LOG_INFO;
 
-void log_set_level(enum log_level level) { current = level; }
-enum log_level log_get_level(void) { return current; }
+void log_set_level(enum log_level level)
+{
+	current = level;
+}
+enum log_level log_get_level(void)
+{
+	return current;
+}
 
 int log_parse_level(const char *s, enum log_level *out)
 {
-	static const struct { const char *name; enum log_level l; } names[] = {
-		{"error", LOG_ERROR}, {"warn", LOG_WARN}, {"warning", LOG_WARN},
-		{"info", LOG_INFO}, {"debug", LOG_DEBUG},
+	static const struct {
+		const char *name;
+		enum log_level l;
+	} names[] = {
+		{ "error", LOG_ERROR }, { "warn", LOG_WARN },   { "warning", LOG_WARN },
+		{ "info", LOG_INFO },   { "debug", LOG_DEBUG },
 	};
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		if (strcasecmp(s, names[i].name) == 0) {
@@ -50,7 +59,7 @@ static void emit(struct buf *b)
 }
 
 static void vlog(enum log_level level, const char *app, const char *device, const char *fmt,
-		 va_list ap)
+                 va_list ap)
 {
 	struct buf b = BUF_INIT;
 	if (level > current)

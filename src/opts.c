@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const struct opt_spec *find_long(const struct opt_spec *const *tables,
-					const char *name, size_t len)
+static const struct opt_spec *find_long(const struct opt_spec *const *tables, const char *name,
+                                        size_t len)
 {
 	for (size_t t = 0; tables[t]; t++)
 		for (const struct opt_spec *s = tables[t]; s->name; s++)
@@ -51,8 +51,8 @@ static const char *printable(const char *arg)
 	return strstr(arg, "NNSXS.") ? "(a value that looks like an API key)" : arg;
 }
 
-int opts_parse(int argc, char **argv, const struct opt_spec *const *tables,
-	       opt_fn fn, void *ctx, char **pos, int *npos, struct err *e)
+int opts_parse(int argc, char **argv, const struct opt_spec *const *tables, opt_fn fn, void *ctx,
+               char **pos, int *npos, struct err *e)
 {
 	int n = 0;
 	bool only_pos = false;
@@ -78,7 +78,7 @@ int opts_parse(int argc, char **argv, const struct opt_spec *const *tables,
 			if (!s) {
 				const char *near = suggest(tables, name, len);
 				err_set(e, ERR_USAGE, "unknown option '--%.*s'", (int)len,
-					printable(name) == name ? name : "?");
+				        printable(name) == name ? name : "?");
 				if (near)
 					err_hint(e, "did you mean '--%s'? See --help.", near);
 				else
@@ -87,13 +87,15 @@ int opts_parse(int argc, char **argv, const struct opt_spec *const *tables,
 			}
 			if (eq) {
 				if (s->arg == OPT_NOARG)
-					return err_set(e, ERR_USAGE, "option '--%s' takes no value", s->name);
+					return err_set(e, ERR_USAGE, "option '--%s' takes no value",
+					               s->name);
 				value = eq + 1;
 			}
 		} else {
 			if (a[2] != '\0')
-				return err_set(e, ERR_USAGE, "unknown option '%s' (short options stand alone)",
-					       printable(a));
+				return err_set(e, ERR_USAGE,
+				               "unknown option '%s' (short options stand alone)",
+				               printable(a));
 			s = find_short(tables, a[1]);
 			if (!s) {
 				err_set(e, ERR_USAGE, "unknown option '-%c'", a[1]);
@@ -103,8 +105,8 @@ int opts_parse(int argc, char **argv, const struct opt_spec *const *tables,
 		}
 		if (s->arg == OPT_ARG && !value) {
 			if (i + 1 >= argc)
-				return err_set(e, ERR_USAGE, "option '--%s' needs a value (%s)", s->name,
-					       s->argname ? s->argname : "ARG");
+				return err_set(e, ERR_USAGE, "option '--%s' needs a value (%s)",
+				               s->name, s->argname ? s->argname : "ARG");
 			value = argv[++i];
 		}
 		if (fn(ctx, s->id, value, e) < 0)
@@ -122,8 +124,8 @@ void opts_print(FILE *f, const struct opt_spec *specs)
 		if (s->short_name)
 			snprintf(shortp, sizeof(shortp), "-%c, ", s->short_name);
 		snprintf(left, sizeof(left), "%s--%s%s%s", shortp, s->name,
-			 s->arg == OPT_ARG ? " " : "",
-			 s->arg == OPT_ARG ? (s->argname ? s->argname : "ARG") : "");
+		         s->arg == OPT_ARG ? " " : "",
+		         s->arg == OPT_ARG ? (s->argname ? s->argname : "ARG") : "");
 		if (strlen(left) > 30)
 			fprintf(f, "  %s\n  %-30s %s\n", left, "", s->help);
 		else
@@ -131,15 +133,15 @@ void opts_print(FILE *f, const struct opt_spec *specs)
 	}
 }
 
-int opts_parse_int(const char *flag, const char *value, long min, long max,
-		   long *out, struct err *e)
+int opts_parse_int(const char *flag, const char *value, long min, long max, long *out,
+                   struct err *e)
 {
 	char *end = NULL;
 	errno = 0;
 	long v = strtol(value, &end, 10);
 	if (errno || !end || end == value || *end != '\0' || v < min || v > max)
-		return err_set(e, ERR_USAGE, "%s: '%s' is not a whole number from %ld to %ld",
-			       flag, value, min, max);
+		return err_set(e, ERR_USAGE, "%s: '%s' is not a whole number from %ld to %ld", flag,
+		               value, min, max);
 	*out = v;
 	return 0;
 }

@@ -63,7 +63,7 @@ static void scrub_after(struct buf *b, const char *marker, bool case_insensitive
 	size_t i = 0;
 	while (i + ml <= b->len) {
 		bool hit = case_insensitive ? strncasecmp(b->data + i, marker, ml) == 0
-					    : strncmp(b->data + i, marker, ml) == 0;
+		                            : strncmp(b->data + i, marker, ml) == 0;
 		if (!hit) {
 			i++;
 			continue;
@@ -96,17 +96,17 @@ void redact_scrub(struct buf *b)
 
 /* Path segments below which everything is secret. */
 static const char *const secret_subtrees[] = {
-	"headers",            /* webhook headers (Authorization, tokens) */
-	"downlink_api_key",   /* webhook */
-	"api_key",            /* AS link */
-	"password",           /* pub/sub MQTT */
-	"tls_client_key",     /* pub/sub MQTT */
-	"lbs_lns_secret",     /* gateway */
-	"target_cups_key",    /* gateway */
+	"headers",                   /* webhook headers (Authorization, tokens) */
+	"downlink_api_key",          /* webhook */
+	"api_key",                   /* AS link */
+	"password",                  /* pub/sub MQTT */
+	"tls_client_key",            /* pub/sub MQTT */
+	"lbs_lns_secret",            /* gateway */
+	"target_cups_key",           /* gateway */
 	"claim_authentication_code", /* device and gateway claim codes */
-	"secret_access_key",  /* AWS IoT */
-	"session_token",      /* AWS IoT */
-	"access_key",         /* generic */
+	"secret_access_key",         /* AWS IoT */
+	"session_token",             /* AWS IoT */
+	"access_key",                /* generic */
 	"secret",
 	"private_key",
 	"token",
@@ -157,6 +157,9 @@ void redact_json(cJSON *node, const char *prefix)
 			path = xstrdup(c->string ? c->string : "");
 		if (redact_is_secret_path(path) && !cJSON_IsNull(c)) {
 			cJSON *r = cJSON_CreateString(REDACTED);
+			/* ReplaceItemViaPointer does not carry the member name over */
+			if (c->string && !(c->type & cJSON_StringIsConst))
+				r->string = xstrdup(c->string);
 			cJSON_ReplaceItemViaPointer(node, c, r);
 			c = r;
 		} else if (cJSON_IsObject(c) || cJSON_IsArray(c)) {

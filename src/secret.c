@@ -15,10 +15,10 @@
 
 #include "ttsmig/mem.h"
 
-#define FORMAT_V1 1
+#define FORMAT_V1   1
 #define NONCE_BYTES crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
-#define TAG_BYTES crypto_aead_xchacha20poly1305_ietf_ABYTES
-#define ID_BYTES 8
+#define TAG_BYTES   crypto_aead_xchacha20poly1305_ietf_ABYTES
+#define ID_BYTES    8
 
 struct secret_key {
 	unsigned char key[SECRET_KEY_BYTES];
@@ -75,10 +75,13 @@ int secret_key_load(const char *path, struct secret_key **out, struct err *e)
 		return -1;
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0) {
-		err_set(e, ERR_SECRET, "cannot open the secret key file %s: %s", path, strerror(errno));
+		err_set(e, ERR_SECRET, "cannot open the secret key file %s: %s", path,
+		        strerror(errno));
 		if (errno == ENOENT)
-			err_hint(e, "run `ttsmig ledger init` to create a key for a new ledger, or point "
-				    "TTSMIG_SECRET_KEY_FILE at the key this ledger was initialised with");
+			err_hint(e, "run `ttsmig ledger init` to create a key for a new ledger, or "
+			            "point "
+			            "TTSMIG_SECRET_KEY_FILE at the key this ledger was initialised "
+			            "with");
 		goto cleanup;
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
@@ -86,16 +89,19 @@ int secret_key_load(const char *path, struct secret_key **out, struct err *e)
 		goto cleanup;
 	}
 	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-		err_set(e, ERR_SECRET, "the secret key file %s is accessible by other users (mode %04o)",
-			path, (unsigned)(st.st_mode & 07777));
-		err_detail(e, "the key decrypts every device key in the ledger; ttsmig refuses a key file "
-			      "that group or others can read or write");
+		err_set(e, ERR_SECRET,
+		        "the secret key file %s is accessible by other users (mode %04o)", path,
+		        (unsigned)(st.st_mode & 07777));
+		err_detail(e, "the key decrypts every device key in the ledger; ttsmig refuses a "
+		              "key file "
+		              "that group or others can read or write");
 		err_hint(e, "chmod 600 %s", path);
 		goto cleanup;
 	}
 	n = read(fd, text, sizeof(text) - 1);
 	if (n < 0) {
-		err_set(e, ERR_SECRET, "cannot read the secret key file %s: %s", path, strerror(errno));
+		err_set(e, ERR_SECRET, "cannot read the secret key file %s: %s", path,
+		        strerror(errno));
 		goto cleanup;
 	}
 	text[n] = '\0';
@@ -140,7 +146,7 @@ static int mkdir_parents(const char *path, struct err *e)
 		*p = '\0';
 		if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
 			rc = err_set(e, ERR_SECRET, "cannot create directory %s: %s", dir,
-				     strerror(errno));
+			             strerror(errno));
 			break;
 		}
 		*p = '/';
@@ -163,7 +169,7 @@ int secret_key_create(const char *path, struct err *e)
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {
 		err_set(e, ERR_SECRET, "cannot create the secret key file %s: %s", path,
-			strerror(errno));
+		        strerror(errno));
 		if (errno == EEXIST)
 			err_detail(e, "a key file is never overwritten");
 		return -1;
@@ -179,7 +185,7 @@ int secret_key_create(const char *path, struct err *e)
 	hex[len++] = '\n';
 	if (write(fd, hex, len) != (ssize_t)len || fsync(fd) < 0) {
 		err_set(e, ERR_SECRET, "cannot write the secret key file %s: %s", path,
-			strerror(errno));
+		        strerror(errno));
 		unlink(path);
 		goto cleanup;
 	}
@@ -198,8 +204,14 @@ void secret_key_free(struct secret_key *k)
 		sodium_free(k); /* wipes before freeing */
 }
 
-const char *secret_key_id(const struct secret_key *k) { return k->id_hex; }
-const char *secret_key_path(const struct secret_key *k) { return k->path; }
+const char *secret_key_id(const struct secret_key *k)
+{
+	return k->id_hex;
+}
+const char *secret_key_path(const struct secret_key *k)
+{
+	return k->path;
+}
 
 void secret_random(void *buf, size_t n)
 {
@@ -208,8 +220,8 @@ void secret_random(void *buf, size_t n)
 	randombytes_buf(buf, n);
 }
 
-int secret_seal(const struct secret_key *k, const void *plain, size_t plain_len,
-		const char *aad, struct buf *out, struct err *e)
+int secret_seal(const struct secret_key *k, const void *plain, size_t plain_len, const char *aad,
+                struct buf *out, struct err *e)
 {
 	size_t total = SECRET_OVERHEAD + plain_len;
 	unsigned char *blob = xmalloc(total);
@@ -219,12 +231,13 @@ int secret_seal(const struct secret_key *k, const void *plain, size_t plain_len,
 	blob[0] = FORMAT_V1;
 	memcpy(blob + 1, k->id, ID_BYTES);
 	randombytes_buf(blob + 1 + ID_BYTES, NONCE_BYTES);
-	crypto_aead_xchacha20poly1305_ietf_encrypt(
-		blob + 1 + ID_BYTES + NONCE_BYTES, &clen, plain, plain_len,
-		(const unsigned char *)aad, aad ? strlen(aad) : 0, NULL,
-		blob + 1 + ID_BYTES, k->key);
+	crypto_aead_xchacha20poly1305_ietf_encrypt(blob + 1 + ID_BYTES + NONCE_BYTES, &clen, plain,
+	                                           plain_len, (const unsigned char *)aad,
+	                                           aad ? strlen(aad) : 0, NULL, blob + 1 + ID_BYTES,
+	                                           k->key);
 	if (buf_add(out, blob, total) < 0) {
-		err_set(e, ERR_INTERNAL, "sealed value too large for its buffer (%zu bytes)", total);
+		err_set(e, ERR_INTERNAL, "sealed value too large for its buffer (%zu bytes)",
+		        total);
 		goto cleanup;
 	}
 	rc = 0;
@@ -242,8 +255,8 @@ int secret_sealed_key_id(const void *sealed, size_t sealed_len, char out[SECRET_
 	return 0;
 }
 
-int secret_open(const struct secret_key *k, const void *sealed, size_t sealed_len,
-		const char *aad, struct buf *out, struct err *e)
+int secret_open(const struct secret_key *k, const void *sealed, size_t sealed_len, const char *aad,
+                struct buf *out, struct err *e)
 {
 	const unsigned char *s = sealed;
 	char id[SECRET_ID_HEX + 1];
@@ -253,22 +266,28 @@ int secret_open(const struct secret_key *k, const void *sealed, size_t sealed_le
 
 	if (secret_sealed_key_id(sealed, sealed_len, id) < 0)
 		return err_set(e, ERR_SECRET, "an encrypted ledger value is malformed (%zu bytes)",
-			       sealed_len);
+		               sealed_len);
 	if (sodium_memcmp(s + 1, k->id, ID_BYTES) != 0) {
-		err_set(e, ERR_SECRET, "this value was encrypted with secret key %s, but the key file "
-				       "%s holds key %s", id, k->path, k->id_hex);
-		err_hint(e, "set TTSMIG_SECRET_KEY_FILE to the key file this ledger was initialised "
-			    "with (its id is %s)", id);
+		err_set(e, ERR_SECRET,
+		        "this value was encrypted with secret key %s, but the key file "
+		        "%s holds key %s",
+		        id, k->path, k->id_hex);
+		err_hint(e,
+		         "set TTSMIG_SECRET_KEY_FILE to the key file this ledger was initialised "
+		         "with (its id is %s)",
+		         id);
 		return -1;
 	}
 	size_t clen = sealed_len - 1 - ID_BYTES - NONCE_BYTES;
 	plain = xmalloc(clen);
 	if (crypto_aead_xchacha20poly1305_ietf_decrypt(
-		    plain, &plen, NULL, s + 1 + ID_BYTES + NONCE_BYTES, clen,
-		    (const unsigned char *)aad, aad ? strlen(aad) : 0, s + 1 + ID_BYTES, k->key) != 0) {
+	            plain, &plen, NULL, s + 1 + ID_BYTES + NONCE_BYTES, clen,
+	            (const unsigned char *)aad, aad ? strlen(aad) : 0, s + 1 + ID_BYTES,
+	            k->key) != 0) {
 		err_set(e, ERR_SECRET, "an encrypted ledger value failed authentication");
-		err_detail(e, "the ciphertext was altered, or it belongs to another ledger row (%s)",
-			   aad ? aad : "no context");
+		err_detail(e,
+		           "the ciphertext was altered, or it belongs to another ledger row (%s)",
+		           aad ? aad : "no context");
 		goto cleanup;
 	}
 	if (buf_add(out, plain, (size_t)plen) < 0) {

@@ -17,20 +17,19 @@ struct command {
 };
 
 static const struct command commands[] = {
-	{"ledger", cmd_ledger, "create, upgrade and inspect the PostgreSQL ledger"},
-	{NULL, NULL, NULL},
+	{ "ledger", cmd_ledger, "create, upgrade and inspect the PostgreSQL ledger" },
+	{ NULL, NULL, NULL },
 };
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"Usage: ttsmig COMMAND [OPTIONS]\n"
-		"       ttsmig COMMAND --help\n"
-		"       ttsmig --version\n\n"
-		"Migrate LoRaWAN end devices from The Things Stack Community Edition to\n"
-		"The Things Stack Cloud in audited, resumable stages, with every step\n"
-		"recorded in a PostgreSQL ledger.\n\n"
-		"Commands:\n");
+	fprintf(f, "Usage: ttsmig COMMAND [OPTIONS]\n"
+	           "       ttsmig COMMAND --help\n"
+	           "       ttsmig --version\n\n"
+	           "Migrate LoRaWAN end devices from The Things Stack Community Edition to\n"
+	           "The Things Stack Cloud in audited, resumable stages, with every step\n"
+	           "recorded in a PostgreSQL ledger.\n\n"
+	           "Commands:\n");
 	for (const struct command *c = commands; c->name; c++)
 		fprintf(f, "  %-12s %s\n", c->name, c->summary);
 	fprintf(f, "\nExit codes:\n");
@@ -58,7 +57,7 @@ int ttsmig_main(int argc, char **argv)
 		if (argc > 2 && strcmp(name, "help") == 0) {
 			for (const struct command *c = commands; c->name; c++) {
 				if (strcmp(c->name, argv[2]) == 0) {
-					char *help_argv[] = {argv[2], "--help", NULL};
+					char *help_argv[] = { argv[2], "--help", NULL };
 					return c->fn(2, help_argv);
 				}
 			}
@@ -72,10 +71,13 @@ int ttsmig_main(int argc, char **argv)
 		if (strcmp(c->name, name) == 0)
 			return c->fn(argc - 1, argv + 1);
 	if (name[0] == '-')
-		fprintf(stderr, "ttsmig: error: options go after the command\n"
-				"  HINT: ttsmig COMMAND [OPTIONS]; run `ttsmig --help` for the commands\n");
+		fprintf(stderr,
+		        "ttsmig: error: options go after the command\n"
+		        "  HINT: ttsmig COMMAND [OPTIONS]; run `ttsmig --help` for the commands\n");
 	else
-		fprintf(stderr, "ttsmig: error: unknown command '%s'\n"
-				"  HINT: run `ttsmig --help` for the list\n", name);
+		fprintf(stderr,
+		        "ttsmig: error: unknown command '%s'\n"
+		        "  HINT: run `ttsmig --help` for the list\n",
+		        name);
 	return EXIT_USAGE;
 }

@@ -25,8 +25,10 @@ const char *tu_env(const char *name)
 {
 	const char *v = getenv(name);
 	if (!v || !v[0]) {
-		fprintf(stderr, "test: %s is not set; run the tests with `make test` (tests/run.sh), "
-				"which starts the throwaway PostgreSQL they need\n", name);
+		fprintf(stderr,
+		        "test: %s is not set; run the tests with `make test` (tests/run.sh), "
+		        "which starts the throwaway PostgreSQL they need\n",
+		        name);
 		fail();
 	}
 	return v;
@@ -53,14 +55,27 @@ static char *with_db(const char *base, const char *db)
 	return buf_detach(&b, NULL);
 }
 
-char *tu_admin_conninfo(const char *db) { return with_db(tu_env("TTSMIG_TEST_ADMIN"), db); }
-char *tu_ledger_conninfo(const char *db) { return with_db(tu_env("TTSMIG_LEDGER"), db); }
+char *tu_admin_conninfo(const char *db)
+{
+	return with_db(tu_env("TTSMIG_TEST_ADMIN"), db);
+}
+char *tu_ledger_conninfo(const char *db)
+{
+	return with_db(tu_env("TTSMIG_LEDGER"), db);
+}
+
+static void quiet(void *arg, const char *msg)
+{
+	(void)arg;
+	(void)msg;
+}
 
 void tu_admin_sql(const char *db, const char *sql)
 {
 	char *ci = tu_admin_conninfo(db);
 	PGconn *c = PQconnectdb(ci);
 	free(ci);
+	PQsetNoticeProcessor(c, quiet, NULL);
 	if (PQstatus(c) != CONNECTION_OK) {
 		fprintf(stderr, "test: admin connect: %s", PQerrorMessage(c));
 		PQfinish(c);
@@ -174,7 +189,7 @@ int tu_run(const char *const *argv, const char *const *env, char **out, char **e
 	assert_int_equal(rc, 0);
 
 	struct buf bo = BUF_INIT, be = BUF_INIT;
-	struct pollfd fds[2] = {{po[0], POLLIN, 0}, {pe[0], POLLIN, 0}};
+	struct pollfd fds[2] = { { po[0], POLLIN, 0 }, { pe[0], POLLIN, 0 } };
 	int open_fds = 2;
 	while (open_fds > 0) {
 		if (poll(fds, 2, -1) < 0 && errno != EINTR)
@@ -215,6 +230,7 @@ int tu_contains(const char *haystack, const char *needle)
 {
 	if (haystack && strstr(haystack, needle))
 		return 1;
-	fprintf(stderr, "test: expected to find\n  [%s]\nin\n  [%s]\n", needle, haystack ? haystack : "(null)");
+	fprintf(stderr, "test: expected to find\n  [%s]\nin\n  [%s]\n", needle,
+	        haystack ? haystack : "(null)");
 	return 0;
 }

@@ -26,7 +26,10 @@ struct buf {
 	bool overflow; /* an append was refused because of `limit` */
 };
 
-#define BUF_INIT { .data = buf_empty_, .len = 0, .cap = 0, .limit = 0, .overflow = false }
+#define BUF_INIT                                                                                   \
+	{                                                                                          \
+		.data = buf_empty_, .len = 0, .cap = 0, .limit = 0, .overflow = false              \
+	}
 extern char buf_empty_[1];
 
 void buf_init(struct buf *b, size_t limit);
@@ -44,9 +47,9 @@ int buf_add(struct buf *b, const void *p, size_t n) __attribute__((warn_unused_r
 int buf_addstr(struct buf *b, const char *s) __attribute__((warn_unused_result));
 int buf_addch(struct buf *b, char c) __attribute__((warn_unused_result));
 int buf_printf(struct buf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3), warn_unused_result));
+        __attribute__((format(printf, 2, 3), warn_unused_result));
 int buf_vprintf(struct buf *b, const char *fmt, va_list ap)
-	__attribute__((format(printf, 2, 0), warn_unused_result));
+        __attribute__((format(printf, 2, 0), warn_unused_result));
 
 /* Shorten to n bytes (n <= len). */
 void buf_truncate(struct buf *b, size_t n);

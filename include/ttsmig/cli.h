@@ -18,20 +18,20 @@
 #include "ttsmig/opts.h"
 
 struct cli_cmd {
-	const char *name;        /* "ledger init" */
-	const char *usage;       /* "ttsmig ledger init [OPTIONS]" */
-	const char *summary;     /* one line, for the command list */
-	const char *description; /* paragraphs for --help */
-	const char *examples;    /* lines for --help, may be NULL */
+	const char *name;               /* "ledger init" */
+	const char *usage;              /* "ttsmig ledger init [OPTIONS]" */
+	const char *summary;            /* one line, for the command list */
+	const char *description;        /* paragraphs for --help */
+	const char *examples;           /* lines for --help, may be NULL */
 	const struct opt_spec *options; /* ids >= CFG_OPT_FIRST_COMMAND; may be NULL */
 };
 
 struct cli {
 	const struct cli_cmd *cmd;
 	struct config cfg;
-	char **pos;  /* positional arguments (borrowed from argv) */
+	char **pos; /* positional arguments (borrowed from argv) */
 	int npos;
-	bool help;   /* --help was given and printed */
+	bool help; /* --help was given and printed */
 };
 
 /* Handler of the command's own options (id >= CFG_OPT_FIRST_COMMAND). */
@@ -44,7 +44,7 @@ typedef int (*cli_opt_fn)(void *ctx, int id, const char *value, struct err *e);
  * c->help (the caller returns EXIT_OK).  Returns 0 or -1 with e set.
  */
 int cli_start(struct cli *c, const struct cli_cmd *cmd, int argc, char **argv, cli_opt_fn fn,
-	      void *ctx, struct err *e) __attribute__((warn_unused_result));
+              void *ctx, struct err *e) __attribute__((warn_unused_result));
 
 /* Refuse positional arguments beyond `max` (ERR_USAGE). */
 int cli_max_args(const struct cli *c, int max, struct err *e) __attribute__((warn_unused_result));

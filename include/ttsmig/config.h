@@ -48,14 +48,14 @@ enum out_format {
 };
 
 struct deployment {
-	const char *role;               /* "source" or "target" (static) */
-	char *base_url;                 /* as configured, or NULL */
+	const char *role;                   /* "source" or "target" (static) */
+	char *base_url;                     /* as configured, or NULL */
 	char *registry_override[REG_COUNT]; /* as configured, or NULL */
-	char *registry_url[REG_COUNT];  /* effective API roots ("https://h/api/v3"), or NULL */
-	char *api_key;                  /* secret, or NULL when not configured */
-	char *api_key_file;             /* --X-api-key-file, or NULL */
-	char *api_key_origin;           /* where the key came from, for messages */
-	char *ca_file;                  /* CA bundle, or NULL for the system's */
+	char *registry_url[REG_COUNT];      /* effective API roots ("https://h/api/v3"), or NULL */
+	char *api_key;                      /* secret, or NULL when not configured */
+	char *api_key_file;                 /* --X-api-key-file, or NULL */
+	char *api_key_origin;               /* where the key came from, for messages */
+	char *ca_file;                      /* CA bundle, or NULL for the system's */
 };
 
 struct config {
@@ -73,8 +73,14 @@ enum config_opt {
 	CFG_OPT_SECRET_KEY_FILE,
 	CFG_OPT_SOURCE_URL,
 	CFG_OPT_TARGET_URL,
-	CFG_OPT_SOURCE_IS_URL, CFG_OPT_SOURCE_JS_URL, CFG_OPT_SOURCE_NS_URL, CFG_OPT_SOURCE_AS_URL,
-	CFG_OPT_TARGET_IS_URL, CFG_OPT_TARGET_JS_URL, CFG_OPT_TARGET_NS_URL, CFG_OPT_TARGET_AS_URL,
+	CFG_OPT_SOURCE_IS_URL,
+	CFG_OPT_SOURCE_JS_URL,
+	CFG_OPT_SOURCE_NS_URL,
+	CFG_OPT_SOURCE_AS_URL,
+	CFG_OPT_TARGET_IS_URL,
+	CFG_OPT_TARGET_JS_URL,
+	CFG_OPT_TARGET_NS_URL,
+	CFG_OPT_TARGET_AS_URL,
 	CFG_OPT_SOURCE_API_KEY_FILE,
 	CFG_OPT_TARGET_API_KEY_FILE,
 	CFG_OPT_SOURCE_CA_FILE,
@@ -98,11 +104,11 @@ void config_release(struct config *c);
 
 /* Read TTSMIG_* variables through `get` (NULL = getenv). */
 int config_from_env(struct config *c, config_getenv_fn get, struct err *e)
-	__attribute__((warn_unused_result));
+        __attribute__((warn_unused_result));
 
 /* Apply one shared option (id from enum config_opt). */
 int config_apply_option(struct config *c, int id, const char *value, struct err *e)
-	__attribute__((warn_unused_result));
+        __attribute__((warn_unused_result));
 
 /* Derive registry URLs, read API key files, pick the secret key path. */
 int config_finish(struct config *c, struct err *e) __attribute__((warn_unused_result));

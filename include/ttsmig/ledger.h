@@ -24,7 +24,7 @@
 struct ledger {
 	PGconn *conn;
 	unsigned char prepared[(SQLQ_COUNT + 7) / 8]; /* bit per query prepared on conn */
-	char *actor; /* "host:pid" of this process, for events */
+	char *actor;                                  /* "host:pid" of this process, for events */
 };
 
 /*
@@ -34,18 +34,18 @@ struct ledger {
  * message names host, port and database, never the password.
  */
 int ledger_connect(const char *conninfo, struct ledger **out, struct err *e)
-	__attribute__((warn_unused_result));
+        __attribute__((warn_unused_result));
 void ledger_close(struct ledger *l);
 
 /* Run a named query with text parameters (NULL = SQL NULL).  On success
  * *res (if res is not NULL) holds the result; otherwise it is cleared. */
 int ledger_exec(struct ledger *l, enum sqlq q, int nparams, const char *const *params,
-		PGresult **res, struct err *e) __attribute__((warn_unused_result));
+                PGresult **res, struct err *e) __attribute__((warn_unused_result));
 /* Run a named query that is a script (several statements, DDL, DO blocks). */
 int ledger_script(struct ledger *l, enum sqlq q, struct err *e) __attribute__((warn_unused_result));
 /* Run raw SQL text (schema files only). */
 int ledger_script_text(struct ledger *l, const char *sql, const char *what, struct err *e)
-	__attribute__((warn_unused_result));
+        __attribute__((warn_unused_result));
 
 int ledger_begin(struct ledger *l, struct err *e) __attribute__((warn_unused_result));
 int ledger_commit(struct ledger *l, struct err *e) __attribute__((warn_unused_result));
@@ -57,16 +57,16 @@ int ledger_result_error(const PGresult *res, const char *what, struct err *e);
 
 /* Single text value of a one-row query, malloc'ed; NULL value gives NULL. */
 int ledger_query_value(struct ledger *l, enum sqlq q, int nparams, const char *const *params,
-		       char **value, struct err *e) __attribute__((warn_unused_result));
+                       char **value, struct err *e) __attribute__((warn_unused_result));
 
 int ledger_get_setting(struct ledger *l, const char *name, char **value, struct err *e)
-	__attribute__((warn_unused_result));
+        __attribute__((warn_unused_result));
 int ledger_set_setting(struct ledger *l, const char *name, const char *value, struct err *e)
-	__attribute__((warn_unused_result));
+        __attribute__((warn_unused_result));
 
 /* Schema version recorded in the ledger (0 when not initialised). */
 int ledger_schema_version(struct ledger *l, int *version, struct err *e)
-	__attribute__((warn_unused_result));
+        __attribute__((warn_unused_result));
 
 /*
  * For every command but `ledger init`: the ledger must be initialised and
@@ -76,11 +76,11 @@ int ledger_schema_version(struct ledger *l, int *version, struct err *e)
 int ledger_require_current(struct ledger *l, struct err *e) __attribute__((warn_unused_result));
 
 struct ledger_init_result {
-	int from_version;     /* before */
-	int to_version;       /* after */
+	int from_version;        /* before */
+	int to_version;          /* after */
 	int checksum_mismatches; /* applied files whose text has changed since */
-	bool key_created;     /* a new secret key file was written */
-	char key_id[17];      /* the ledger's secret key id */
+	bool key_created;        /* a new secret key file was written */
+	char key_id[17];         /* the ledger's secret key id */
 	enum { READER_GRANTED, READER_CREATED, READER_NEEDS_ADMIN } reader;
 	char reader_sql[512]; /* for READER_NEEDS_ADMIN: what an administrator runs */
 };
@@ -92,7 +92,7 @@ struct ledger_init_result {
  * at a version higher than files[n-1].
  */
 int ledger_migrate(struct ledger *l, const struct sql_migration *files, int n,
-		   struct ledger_init_result *r, struct err *e) __attribute__((warn_unused_result));
+                   struct ledger_init_result *r, struct err *e) __attribute__((warn_unused_result));
 
 /*
  * `ttsmig ledger init`: create the schema if needed, migrate to the latest
@@ -100,12 +100,12 @@ int ledger_migrate(struct ledger *l, const struct sql_migration *files, int n,
  * ledger; refuse a key whose id differs from the one recorded), and set up
  * the read-only role ttsmig_reader (or say what an administrator must run).
  */
-int ledger_init(struct ledger *l, const char *key_path, struct ledger_init_result *r,
-		struct err *e) __attribute__((warn_unused_result));
+int ledger_init(struct ledger *l, const char *key_path, struct ledger_init_result *r, struct err *e)
+        __attribute__((warn_unused_result));
 
 /* Load the secret key and check it is the one this ledger was initialised with. */
 struct secret_key;
-int ledger_load_key(struct ledger *l, const char *key_path, struct secret_key **out,
-		    struct err *e) __attribute__((warn_unused_result));
+int ledger_load_key(struct ledger *l, const char *key_path, struct secret_key **out, struct err *e)
+        __attribute__((warn_unused_result));
 
 #endif

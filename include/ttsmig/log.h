@@ -27,7 +27,7 @@ int log_parse_level(const char *s, enum log_level *out);
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* With context; app or device may be NULL. */
 void log_ctx(enum log_level level, const char *app, const char *device, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+        __attribute__((format(printf, 4, 5)));
 
 /* Print an error record (primary, server facts, detail, hint), scrubbed. */
 void log_error_record(const struct err *e, const char *app, const char *device);

@@ -23,12 +23,12 @@ enum opt_arg {
 };
 
 struct opt_spec {
-	const char *name;      /* long name without "--"; NULL ends a table */
-	char short_name;       /* 0 for none */
+	const char *name; /* long name without "--"; NULL ends a table */
+	char short_name;  /* 0 for none */
 	enum opt_arg arg;
-	int id;                /* passed to the callback */
-	const char *argname;   /* shown in help, e.g. "FILE" */
-	const char *help;      /* one line */
+	int id;              /* passed to the callback */
+	const char *argname; /* shown in help, e.g. "FILE" */
+	const char *help;    /* one line */
 };
 
 /*
@@ -43,15 +43,14 @@ typedef int (*opt_fn)(void *ctx, int id, const char *value, struct err *e);
  * into argv) in `pos`, which must have room for argc entries; their count in
  * *npos.  Returns 0, or -1 with an ERR_USAGE error naming the bad flag.
  */
-int opts_parse(int argc, char **argv, const struct opt_spec *const *tables,
-	       opt_fn fn, void *ctx, char **pos, int *npos, struct err *e)
-	__attribute__((warn_unused_result));
+int opts_parse(int argc, char **argv, const struct opt_spec *const *tables, opt_fn fn, void *ctx,
+               char **pos, int *npos, struct err *e) __attribute__((warn_unused_result));
 
 /* Print one table as aligned help lines ("  --name ARG   help"). */
 void opts_print(FILE *f, const struct opt_spec *specs);
 
 /* Parse a non-negative decimal integer in [min, max]; -1 with ERR_USAGE. */
-int opts_parse_int(const char *flag, const char *value, long min, long max,
-		   long *out, struct err *e) __attribute__((warn_unused_result));
+int opts_parse_int(const char *flag, const char *value, long min, long max, long *out,
+                   struct err *e) __attribute__((warn_unused_result));
 
 #endif

@@ -33,8 +33,8 @@
 #include "ttsmig/err.h"
 
 #define SECRET_KEY_BYTES 32
-#define SECRET_ID_HEX 16
-#define SECRET_OVERHEAD (1 + 8 + 24 + 16)
+#define SECRET_ID_HEX    16
+#define SECRET_OVERHEAD  (1 + 8 + 24 + 16)
 
 struct secret_key; /* opaque; lives in guarded memory */
 
@@ -49,7 +49,7 @@ char *secret_default_path(struct err *e);
  * digits.  *out is freed with secret_key_free().
  */
 int secret_key_load(const char *path, struct secret_key **out, struct err *e)
-	__attribute__((warn_unused_result));
+        __attribute__((warn_unused_result));
 
 /*
  * Create a new random key at `path` with mode 0600 (parent directories 0700
@@ -66,8 +66,8 @@ const char *secret_key_path(const struct secret_key *k);
 
 /* Encrypt `plain` into `out` (appended, binary).  Never fails for a valid key
  * unless `out` hits its limit. */
-int secret_seal(const struct secret_key *k, const void *plain, size_t plain_len,
-		const char *aad, struct buf *out, struct err *e) __attribute__((warn_unused_result));
+int secret_seal(const struct secret_key *k, const void *plain, size_t plain_len, const char *aad,
+                struct buf *out, struct err *e) __attribute__((warn_unused_result));
 
 /*
  * Decrypt `sealed` into `out` (appended, NUL-terminated).  ERR_SECRET when
@@ -75,8 +75,8 @@ int secret_seal(const struct secret_key *k, const void *plain, size_t plain_len,
  * names both ids and the key file), or when authentication fails (tampered,
  * or moved to another row).  Release `out` with buf_release_secret().
  */
-int secret_open(const struct secret_key *k, const void *sealed, size_t sealed_len,
-		const char *aad, struct buf *out, struct err *e) __attribute__((warn_unused_result));
+int secret_open(const struct secret_key *k, const void *sealed, size_t sealed_len, const char *aad,
+                struct buf *out, struct err *e) __attribute__((warn_unused_result));
 
 /* The key id a sealed value was made with (hex), or -1 if malformed. */
 int secret_sealed_key_id(const void *sealed, size_t sealed_len, char out[SECRET_ID_HEX + 1]);

@@ -32,7 +32,13 @@ static inline int sql_schema_latest(void)
 	return sql_schema_count ? sql_schema[sql_schema_count - 1].version : 0;
 }
 
-static inline const char *sql_text(enum sqlq q) { return sql_queries[q].text; }
-static inline const char *sql_name(enum sqlq q) { return sql_queries[q].name; }
+static inline const char *sql_text(enum sqlq q)
+{
+	return sql_queries[q].text;
+}
+static inline const char *sql_name(enum sqlq q)
+{
+	return sql_queries[q].name;
+}
 
 #endif

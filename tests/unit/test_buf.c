@@ -58,7 +58,7 @@ static void binary_data_and_truncate(void **state)
 {
 	(void)state;
 	struct buf b = BUF_INIT;
-	const char bin[] = {'a', '\0', 'b'};
+	const char bin[] = { 'a', '\0', 'b' };
 	assert_int_equal(buf_add(&b, bin, 3), 0);
 	assert_int_equal(b.len, 3);
 	assert_memory_equal(b.data, bin, 3);
