@@ -20,7 +20,9 @@ export TTSMIG_TEST_BUILD="$build"
 export TTSMIG_TEST_BIN="$build/ttsmig"
 home=$(mktemp -d "${TMPDIR:-/tmp}/ttsmig-home.XXXXXX")
 trap 'rm -rf "$home"' EXIT
-export HOME="$home" XDG_CONFIG_HOME="$home/.config"
+mkdir -p "$home/tmp"
+# tests' temporary files live under $home and go with it
+export HOME="$home" XDG_CONFIG_HOME="$home/.config" TMPDIR="$home/tmp"
 # keep leak reports, make UBSan findings fatal and readable
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
