@@ -37,7 +37,8 @@ if [ -z "$pgbin" ] && command -v initdb >/dev/null 2>&1; then
 fi
 [ -n "$pgbin" ] || { echo "pgtmp: PostgreSQL server binaries not found (apt-get install postgresql)" >&2; exit 1; }
 
-dir=$(mktemp -d "${TMPDIR:-/tmp}/ttsmig-pg.XXXXXX")
+# under /tmp, not $TMPDIR: the postgres user must be able to reach it
+dir=$(mktemp -d "${TTSMIG_PGTMP_BASE:-/tmp}/ttsmig-pg.XXXXXX")
 chmod 0755 "$dir"
 mkdir -p "$dir/data" "$dir/sock"
 super_pw=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
@@ -97,8 +98,15 @@ export TTSMIG_TEST_ADMIN="host=$dir/sock dbname=ttsmig user=postgres password=$s
 export TTSMIG_TEST_PGDIR="$dir"
 export TTSMIG_TEST_PGBIN="$pgbin"
 
+# Run the command in the background and wait for it: bash runs traps only
+# between foreground commands, so this is what lets SIGTERM/SIGINT stop the
+# cluster at once (the signal is passed on to the command first).
 set +e
-"$@"
+"$@" &
+child=$!
+trap 'kill -TERM "$child" 2>/dev/null; wait "$child"; exit 143' TERM
+trap 'kill -INT "$child" 2>/dev/null; wait "$child"; exit 130' INT
+wait "$child"
 rc=$?
 set -e
 exit "$rc"
