@@ -177,7 +177,8 @@ static int ledger_info_run(int argc, char **argv)
 		cJSON_AddStringToObject(o, "secret_key_file", c.cfg.secret_key_file);
 		cJSON_AddBoolToObject(o, "secret_key_file_matches", key_ok);
 		for (int i = 0; i < PQnfields(res); i++)
-			cJSON_AddNumberToObject(o, PQfname(res, i), atof(PQgetvalue(res, 0, i)));
+			cJSON_AddNumberToObject(o, PQfname(res, i),
+			                        strtod(PQgetvalue(res, 0, i), NULL));
 		char *text = cJSON_Print(o);
 		printf("%s\n", text);
 		free(text);

@@ -271,7 +271,7 @@ int ledger_schema_version(struct ledger *l, int *version, struct err *e)
 		return 0;
 	if (ledger_query_value(l, SQLQ_ledger_max_version, 0, NULL, &v, e) < 0)
 		return -1;
-	*version = v ? atoi(v) : 0;
+	*version = v ? (int)strtol(v, NULL, 10) : 0;
 	free(v);
 	return 0;
 }
@@ -368,7 +368,7 @@ int ledger_migrate(struct ledger *l, const struct sql_migration *files, int n,
 	if (ledger_exec(l, SQLQ_ledger_applied_versions, 0, NULL, &res, e) < 0)
 		goto cleanup;
 	for (int i = 0; i < PQntuples(res); i++) {
-		int v = atoi(PQgetvalue(res, i, 0));
+		int v = (int)strtol(PQgetvalue(res, i, 0), NULL, 10);
 		if (v > current)
 			current = v;
 		for (int j = 0; j < n; j++) {
@@ -502,8 +502,8 @@ static int setup_reader(struct ledger *l, struct ledger_init_result *r, struct e
 		           (PQgetvalue(res, 0, 1)[0] == 't' || PQgetvalue(res, 0, 2)[0] == 't');
 		if (!can) {
 			r->reader = READER_NEEDS_ADMIN;
-			snprintf(r->reader_sql, sizeof(r->reader_sql),
-			         "CREATE ROLE ttsmig_reader NOLOGIN;");
+			snprintf(r->reader_sql, sizeof(r->reader_sql), "%s",
+			         sql_text(SQLQ_ledger_create_reader));
 			rc = 0;
 			goto cleanup;
 		}

@@ -155,7 +155,7 @@ int main(int argc, char **argv)
 		const char *bn = base_name(argv[i]);
 		if (isdigit((unsigned char)bn[0])) {
 			struct item *s = &schema[nschema++];
-			s->version = atoi(bn);
+			s->version = (int)strtol(bn, NULL, 10);
 			snprintf(s->name, sizeof(s->name), "%s", bn);
 			s->text = text;
 			s->len = len;

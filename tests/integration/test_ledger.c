@@ -79,7 +79,7 @@ static long count(struct ledger *l, const char *sql)
 {
 	PGresult *r = PQexec(l->conn, sql);
 	assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
-	long n = atol(PQgetvalue(r, 0, 0));
+	long n = strtol(PQgetvalue(r, 0, 0), NULL, 10);
 	PQclear(r);
 	return n;
 }
