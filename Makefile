@@ -63,7 +63,7 @@ UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRCS))
 INTEG_BINS := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(INTEG_SRCS))
 TESTUTIL   := $(patsubst tests/%.c,$(BUILD)/obj/tests/%.o,$(wildcard tests/*.c))
 
-.PHONY: all deps test test-build demo install uninstall clean memcheck format format-check
+.PHONY: all deps test test-build demo install uninstall clean memcheck format format-check devmap
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -79,6 +79,19 @@ $(BUILD)/tools/embed_sql: src/tools/embed_sql.c
 $(GEN)/ttsmig/sql_gen.h $(GEN)/sql_gen.c &: $(BUILD)/tools/embed_sql $(SQL_FILES)
 	@mkdir -p $(GEN)/ttsmig
 	$(BUILD)/tools/embed_sql $(GEN)/ttsmig/sql_gen.h $(GEN)/sql_gen.c $(SQL_FILES)
+
+# The EndDevice ownership table (src/devmap_table.c) is generated from the
+# stack's own JSON files and committed; `make devmap` regenerates it.  The
+# generator links redact.c so its "secret" flag follows redact_is_secret_path.
+TTSMIG_SHARED_DIR ?= ../shared
+GEN_DEVMAP_SRCS := src/tools/gen_devmap.c src/redact.c src/mem.c src/buf.c
+
+$(BUILD)/tools/gen_devmap: $(GEN_DEVMAP_SRCS) include/ttsmig/devmap.h include/ttsmig/redact.h
+	@mkdir -p $(@D)
+	$(CC) -std=c17 $(WARN) -O1 $(CPPFLAGS) $(PKG_CFLAGS) -o $@ $(GEN_DEVMAP_SRCS) $(PKG_LIBS)
+
+devmap: $(BUILD)/tools/gen_devmap
+	$(BUILD)/tools/gen_devmap $(TTSMIG_SHARED_DIR)/tts/generated src/devmap_table.c
 
 # ---------------------------------------------------------------------------
 # library and binaries
@@ -122,7 +135,7 @@ $(BUILD)/tests/integration/%: $(BUILD)/obj/tests/integration/%.o $(TESTUTIL) $(B
 	@mkdir -p $(@D)
 	$(CC) $(LDSAN) -o $@ $^ $(PKG_LIBS) $(TEST_LIBS)
 
-test-build: $(BUILD)/ttsmig $(SIM_BIN) $(UNIT_BINS) $(INTEG_BINS)
+test-build: $(BUILD)/ttsmig $(SIM_BIN) $(UNIT_BINS) $(INTEG_BINS) $(BUILD)/tools/gen_devmap
 
 # The default test run: sanitizer build in build/asan, then the runner
 # starts a throwaway PostgreSQL and runs every test binary.
