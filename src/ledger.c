@@ -127,6 +127,62 @@ void ledger_close(struct ledger *l)
 	free(l);
 }
 
+int ledger_text_array(struct buf *b, const char *const *items, int n)
+{
+	if (buf_addch(b, '{') < 0)
+		return -1;
+	for (int i = 0; i < n; i++) {
+		if ((i && buf_addch(b, ',') < 0) || buf_addch(b, '"') < 0)
+			return -1;
+		for (const char *p = items[i]; *p; p++)
+			if (((*p == '"' || *p == '\\') && buf_addch(b, '\\') < 0) ||
+			    buf_addch(b, *p) < 0)
+				return -1;
+		if (buf_addch(b, '"') < 0)
+			return -1;
+	}
+	return buf_addch(b, '}');
+}
+
+int ledger_int_array(struct buf *b, const long long *items, int n)
+{
+	if (buf_addch(b, '{') < 0)
+		return -1;
+	for (int i = 0; i < n; i++)
+		if (buf_printf(b, "%s%lld", i ? "," : "", items[i]) < 0)
+			return -1;
+	return buf_addch(b, '}');
+}
+
+int ledger_bytea_text(struct buf *b, const void *data, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = data;
+	if (buf_addstr(b, "\\x") < 0)
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		char two[2] = { hex[p[i] >> 4], hex[p[i] & 15] };
+		if (buf_add(b, two, 2) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int ledger_bytea_decode(struct buf *b, const char *text)
+{
+	size_t len = strlen(text);
+	if (len < 2 || text[0] != '\\' || text[1] != 'x' || (len - 2) % 2)
+		return -1;
+	for (size_t i = 2; i < len; i += 2) {
+		unsigned char byte;
+		size_t used = 0;
+		if (sodium_hex2bin(&byte, 1, text + i, 2, NULL, &used, NULL) != 0 || used != 1 ||
+		    buf_add(b, &byte, 1) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 int ledger_result_error(const PGresult *res, const char *what, struct err *e)
 {
 	const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;

@@ -18,6 +18,7 @@
 
 #include <libpq-fe.h>
 
+#include "ttsmig/buf.h"
 #include "ttsmig/err.h"
 #include "ttsmig/sql.h"
 
@@ -51,6 +52,18 @@ int ledger_begin(struct ledger *l, struct err *e) __attribute__((warn_unused_res
 int ledger_commit(struct ledger *l, struct err *e) __attribute__((warn_unused_result));
 /* Roll back if a transaction is open; never fails loudly (used on error paths). */
 void ledger_rollback(struct ledger *l);
+
+/* Append a PostgreSQL text-array literal of items[0..n) ("{\"a\",\"b\"}") to b. */
+int ledger_text_array(struct buf *b, const char *const *items, int n)
+        __attribute__((warn_unused_result));
+/* Append a bigint-array literal ("{1,2}") to b. */
+int ledger_int_array(struct buf *b, const long long *items, int n)
+        __attribute__((warn_unused_result));
+/* Append the bytea hex text form ("\\x0a0b") of data to b. */
+int ledger_bytea_text(struct buf *b, const void *data, size_t len)
+        __attribute__((warn_unused_result));
+/* Decode a bytea value in hex text form into b (appended); -1 if malformed. */
+int ledger_bytea_decode(struct buf *b, const char *text) __attribute__((warn_unused_result));
 
 /* Fill e from a failed result (primary, detail, hint, SQLSTATE). */
 int ledger_result_error(const PGresult *res, const char *what, struct err *e);
