@@ -132,7 +132,14 @@ int ledger_text_array(struct buf *b, const char *const *items, int n)
 	if (buf_addch(b, '{') < 0)
 		return -1;
 	for (int i = 0; i < n; i++) {
-		if ((i && buf_addch(b, ',') < 0) || buf_addch(b, '"') < 0)
+		if (i && buf_addch(b, ',') < 0)
+			return -1;
+		if (!items[i]) {
+			if (buf_addstr(b, "NULL") < 0)
+				return -1;
+			continue;
+		}
+		if (buf_addch(b, '"') < 0)
 			return -1;
 		for (const char *p = items[i]; *p; p++)
 			if (((*p == '"' || *p == '\\') && buf_addch(b, '\\') < 0) ||
@@ -292,6 +299,12 @@ int ledger_query_value(struct ledger *l, enum sqlq q, int nparams, const char *c
 		*value = xstrdup(PQgetvalue(res, 0, 0));
 	PQclear(res);
 	return 0;
+}
+
+int ledger_event(struct ledger *l, const char *kind, const char *detail_json, struct err *e)
+{
+	const char *p[] = { kind, l->actor, detail_json ? detail_json : "{}" };
+	return ledger_exec(l, SQLQ_ledger_insert_event, 3, p, NULL, e);
 }
 
 int ledger_get_setting(struct ledger *l, const char *name, char **value, struct err *e)
@@ -590,8 +603,7 @@ int ledger_init(struct ledger *l, const char *key_path, struct ledger_init_resul
 	char *detail =
 	        xasprintf("{\"from_version\": %d, \"to_version\": %d, \"secret_key_id\": \"%s\"}",
 	                  r->from_version, r->to_version, r->key_id);
-	const char *p[] = { "ledger_init", l->actor, detail };
-	int rc = ledger_exec(l, SQLQ_ledger_insert_event, 3, p, NULL, e);
+	int rc = ledger_event(l, "ledger_init", detail, e);
 	free(detail);
 	return rc;
 }

@@ -213,6 +213,17 @@ const char *secret_key_path(const struct secret_key *k)
 	return k->path;
 }
 
+void secret_fingerprint(const struct secret_key *k, const void *data, size_t len, char out[65])
+{
+	static const unsigned char ctx[] = "ttsmig fingerprint v1";
+	unsigned char sub[crypto_generichash_KEYBYTES];
+	unsigned char h[32];
+	crypto_generichash(sub, sizeof(sub), ctx, sizeof(ctx) - 1, k->key, sizeof(k->key));
+	crypto_generichash(h, sizeof(h), data, len, sub, sizeof(sub));
+	sodium_memzero(sub, sizeof(sub));
+	sodium_bin2hex(out, 65, h, sizeof(h));
+}
+
 void secret_random(void *buf, size_t n)
 {
 	if (sodium_init() < 0)

@@ -53,7 +53,8 @@ int ledger_commit(struct ledger *l, struct err *e) __attribute__((warn_unused_re
 /* Roll back if a transaction is open; never fails loudly (used on error paths). */
 void ledger_rollback(struct ledger *l);
 
-/* Append a PostgreSQL text-array literal of items[0..n) ("{\"a\",\"b\"}") to b. */
+/* Append a PostgreSQL text-array literal of items[0..n) ("{\"a\",\"b\"}") to b;
+ * a NULL item becomes an SQL NULL element. */
 int ledger_text_array(struct buf *b, const char *const *items, int n)
         __attribute__((warn_unused_result));
 /* Append a bigint-array literal ("{1,2}") to b. */
@@ -71,6 +72,10 @@ int ledger_result_error(const PGresult *res, const char *what, struct err *e);
 /* Single text value of a one-row query, malloc'ed; NULL value gives NULL. */
 int ledger_query_value(struct ledger *l, enum sqlq q, int nparams, const char *const *params,
                        char **value, struct err *e) __attribute__((warn_unused_result));
+
+/* Append an event that belongs to no batch (kind, detail json or NULL). */
+int ledger_event(struct ledger *l, const char *kind, const char *detail_json, struct err *e)
+        __attribute__((warn_unused_result));
 
 int ledger_get_setting(struct ledger *l, const char *name, char **value, struct err *e)
         __attribute__((warn_unused_result));

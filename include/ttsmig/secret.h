@@ -81,6 +81,13 @@ int secret_open(const struct secret_key *k, const void *sealed, size_t sealed_le
 /* The key id a sealed value was made with (hex), or -1 if malformed. */
 int secret_sealed_key_id(const void *sealed, size_t sealed_len, char out[SECRET_ID_HEX + 1]);
 
+/*
+ * A keyed fingerprint of data (BLAKE2b-256 under a subkey derived from the
+ * secret key), as 64 hex digits.  Equal data gives equal fingerprints; the
+ * fingerprint tells nothing about key material without the key.
+ */
+void secret_fingerprint(const struct secret_key *k, const void *data, size_t len, char out[65]);
+
 /* Fill buf with n random bytes from the OS CSPRNG. */
 void secret_random(void *buf, size_t n);
 
