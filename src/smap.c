@@ -1,9 +1,8 @@
 /*
- * smap.c - a string-keyed hash map for the simulator (open addressing,
- * linear probing, tombstones), so every lookup a request makes is O(1).
- * Keys are copied; values are borrowed pointers.
+ * smap.c - a string-keyed hash map (open addressing, linear probing,
+ * tombstones), see smap.h.
  */
-#include "sim.h"
+#include "ttsmig/smap.h"
 
 #include <stdlib.h>
 #include <string.h>
