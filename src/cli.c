@@ -8,6 +8,10 @@
 #include <string.h>
 
 #include "ttsmig/exitcode.h"
+#include "ttsmig/http.h"
+#include "ttsmig/ledger.h"
+#include "ttsmig/secret.h"
+#include "ttsmig/tts.h"
 #include "ttsmig/log.h"
 #include "ttsmig/mem.h"
 
@@ -125,4 +129,60 @@ int cli_finish(struct cli *c, int rc, int ok_code, const struct err *e)
 	free(c->pos);
 	c->pos = NULL;
 	return code;
+}
+
+int cli_ledger_open(struct cli *c, struct ledger **l, struct secret_key **k, struct err *e)
+{
+	*l = NULL;
+	if (k)
+		*k = NULL;
+	if (ledger_connect(c->cfg.ledger, l, e) < 0)
+		return -1;
+	if (ledger_require_current(*l, e) < 0 ||
+	    (k && ledger_load_key(*l, c->cfg.secret_key_file, k, e) < 0)) {
+		ledger_close(*l);
+		*l = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+int cli_tts_open(struct cli *c, const char *which, struct http_client **http,
+                 struct tts_client **out, struct err *e)
+{
+	const struct deployment *d = strcmp(which, "source") == 0 ? &c->cfg.source : &c->cfg.target;
+	const char *up = strcmp(which, "source") == 0 ? "SOURCE" : "TARGET";
+	*out = NULL;
+	if (!config_deployment_complete(d)) {
+		err_set(e, ERR_CONFIG, "the %s deployment is not configured", which);
+		err_hint(
+		        e,
+		        "set TTSMIG_%s_URL (or --%s-url), e.g. https://eu1.cloud.thethings.network",
+		        up, which);
+		return -1;
+	}
+	if (!d->api_key) {
+		err_set(e, ERR_CONFIG, "no API key for the %s deployment", which);
+		err_hint(e,
+		         "set TTSMIG_%s_API_KEY, or put the key in a file only you can read and "
+		         "pass --%s-api-key-file FILE",
+		         up, which);
+		return -1;
+	}
+	bool created = false;
+	if (!*http) {
+		*http = http_client_new(NULL, e);
+		if (!*http)
+			return -1;
+		created = true;
+	}
+	*out = tts_client_new(*http, d, e);
+	if (!*out) {
+		if (created) {
+			http_client_free(*http);
+			*http = NULL;
+		}
+		return -1;
+	}
+	return 0;
 }

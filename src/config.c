@@ -51,6 +51,12 @@ const struct opt_spec config_options[] = {
 	  "CA bundle for the source (TTSMIG_SOURCE_CA_FILE)" },
 	{ "target-ca-file", 0, OPT_ARG, CFG_OPT_TARGET_CA_FILE, "FILE",
 	  "CA bundle for the target (TTSMIG_TARGET_CA_FILE)" },
+	{ "source-hostnames", 0, OPT_ARG, CFG_OPT_SOURCE_HOSTNAMES, "LIST",
+	  "names the source's devices use for its servers, if not the URL hosts "
+	  "(TTSMIG_SOURCE_HOSTNAMES)" },
+	{ "target-hostnames", 0, OPT_ARG, CFG_OPT_TARGET_HOSTNAMES, "LIST",
+	  "name to write as the target's server addresses, if not the URL host "
+	  "(TTSMIG_TARGET_HOSTNAMES)" },
 	{ "format", 0, OPT_ARG, CFG_OPT_FORMAT, "FMT", "output: table (default), json or csv" },
 	{ "log-level", 0, OPT_ARG, CFG_OPT_LOG_LEVEL, "LEVEL",
 	  "error, warn, info (default), debug (TTSMIG_LOG_LEVEL)" },
@@ -86,6 +92,7 @@ static void deployment_release(struct deployment *d)
 	free(d->api_key_file);
 	free(d->api_key_origin);
 	free(d->ca_file);
+	free(d->hostnames);
 	deployment_init(d, d->role);
 }
 
@@ -153,6 +160,8 @@ int config_from_env(struct config *c, config_getenv_fn get, struct err *e)
 	static const char *const url_env[2] = { "TTSMIG_SOURCE_URL", "TTSMIG_TARGET_URL" };
 	static const char *const key_env[2] = { "TTSMIG_SOURCE_API_KEY", "TTSMIG_TARGET_API_KEY" };
 	static const char *const ca_env[2] = { "TTSMIG_SOURCE_CA_FILE", "TTSMIG_TARGET_CA_FILE" };
+	static const char *const host_env[2] = { "TTSMIG_SOURCE_HOSTNAMES",
+		                                 "TTSMIG_TARGET_HOSTNAMES" };
 	const char *v;
 
 	if (!get)
@@ -179,6 +188,8 @@ int config_from_env(struct config *c, config_getenv_fn get, struct err *e)
 		}
 		if ((v = get(ca_env[i])) && v[0])
 			set_str(&deps[i]->ca_file, v);
+		if ((v = get(host_env[i])) && v[0])
+			set_str(&deps[i]->hostnames, v);
 	}
 	return 0;
 }
@@ -206,6 +217,8 @@ int config_apply_option(struct config *c, int id, const char *v, struct err *e)
 	case CFG_OPT_TARGET_API_KEY_FILE: set_str(&c->target.api_key_file, v); return 0;
 	case CFG_OPT_SOURCE_CA_FILE: set_str(&c->source.ca_file, v); return 0;
 	case CFG_OPT_TARGET_CA_FILE: set_str(&c->target.ca_file, v); return 0;
+	case CFG_OPT_SOURCE_HOSTNAMES: set_str(&c->source.hostnames, v); return 0;
+	case CFG_OPT_TARGET_HOSTNAMES: set_str(&c->target.hostnames, v); return 0;
 	case CFG_OPT_LOG_LEVEL: return set_level(c, "--log-level", v, e);
 	case CFG_OPT_VERBOSE: c->log_level = LOG_DEBUG; return 0;
 	case CFG_OPT_QUIET: c->log_level = LOG_WARN; return 0;
@@ -279,6 +292,37 @@ int config_url_host(const char *url, char *out, size_t cap)
 	memcpy(out, p, len);
 	out[len] = '\0';
 	return 0;
+}
+
+int config_deployment_hosts(const struct deployment *d, char names[][256], int max)
+{
+	int n = 0;
+	if (d->hostnames) {
+		const char *p = d->hostnames;
+		while (*p && n < max) {
+			size_t len = strcspn(p, ", ");
+			if (len > 0 && len < 256) {
+				memcpy(names[n], p, len);
+				names[n][len] = '\0';
+				n++;
+			}
+			p += len;
+			while (*p == ',' || *p == ' ')
+				p++;
+		}
+		return n;
+	}
+	for (int r = 0; r < REG_COUNT && n < max; r++) {
+		if (!d->registry_url[r] || config_url_host(d->registry_url[r], names[n], 256) < 0)
+			continue;
+		bool dup = false;
+		for (int i = 0; i < n; i++)
+			if (strcmp(names[i], names[n]) == 0)
+				dup = true;
+		if (!dup)
+			n++;
+	}
+	return n;
 }
 
 bool config_deployment_complete(const struct deployment *d)

@@ -193,6 +193,9 @@ static int check_device(const struct secret_key *k, long long snapshot_id, const
 			goto cleanup;
 		}
 	}
+	if (missing_warn && device_activation(doc) != DEVICE_ACT_OTAA &&
+	    strcmp(missing_warn, "js") == 0)
+		missing_warn = NULL; /* ABP devices have no Join Server part */
 	if (missing_warn) {
 		*reason = xasprintf("not complete on the source: missing in %s", missing_warn);
 		rc = 1;
@@ -248,8 +251,8 @@ int plan_create(struct ledger *l, const struct secret_key *k, const struct plan_
 	struct buf req = BUF_INIT;
 	char sid_s[32], bid_s[32];
 	long long snapshot_id;
-	char hostbuf[REG_COUNT][256];
-	const char *hosts[REG_COUNT];
+	char hostbuf[8][256];
+	const char *hosts[8];
 	size_t nhosts = 0;
 	bool in_tx = false;
 	int rc = -1;
@@ -264,13 +267,9 @@ int plan_create(struct ledger *l, const struct secret_key *k, const struct plan_
 		            "--target-url)");
 		goto cleanup;
 	}
-	for (int i = 0; i < REG_COUNT; i++) {
-		if (config_url_host(p->source->registry_url[i], hostbuf[nhosts],
-		                    sizeof(hostbuf[0])) < 0)
-			continue;
-		hosts[nhosts] = hostbuf[nhosts];
-		nhosts++;
-	}
+	nhosts = (size_t)config_deployment_hosts(p->source, hostbuf, 8);
+	for (size_t i = 0; i < nhosts; i++)
+		hosts[i] = hostbuf[i];
 
 	/* the snapshot */
 	const char *ps[] = { p->snapshot };
@@ -302,6 +301,14 @@ int plan_create(struct ledger *l, const struct secret_key *k, const struct plan_
 	cJSON_AddStringToObject(params, "source_cleanup", p->cleanup_delete ? "delete" : "none");
 	cJSON_AddItemToObject(params, "source_urls", cJSON_Parse(src_urls));
 	cJSON_AddItemToObject(params, "target_urls", cJSON_Parse(tgt_urls));
+	cJSON *sh = cJSON_AddArrayToObject(params, "source_hostnames");
+	for (size_t i = 0; i < nhosts; i++)
+		cJSON_AddItemToArray(sh, cJSON_CreateString(hosts[i]));
+	char thost[4][256];
+	int nth = config_deployment_hosts(p->target, thost, 4);
+	cJSON *th = cJSON_AddArrayToObject(params, "target_hostnames");
+	for (int i = 0; i < nth; i++)
+		cJSON_AddItemToArray(th, cJSON_CreateString(thost[i]));
 	cJSON *sel = cJSON_AddObjectToObject(params, "selection");
 	cJSON_AddStringToObject(sel, "mode",
 	                        p->devices      ? "devices"

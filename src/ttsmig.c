@@ -18,6 +18,8 @@ struct command {
 
 static const struct command commands[] = {
 	{ "ledger", cmd_ledger, "create, upgrade and inspect the PostgreSQL ledger" },
+	{ "snapshot", cmd_snapshot, "copy source devices (keys sealed) into the ledger" },
+	{ "plan", cmd_plan, "freeze a batch: scenario, target, devices and their steps" },
 	{ NULL, NULL, NULL },
 };
 

@@ -92,6 +92,25 @@ void tu_admin_sql(const char *db, const char *sql)
 	PQfinish(c);
 }
 
+char *tu_sql_value(const char *db, const char *sql)
+{
+	char *ci = tu_ledger_conninfo(db);
+	PGconn *c = PQconnectdb(ci);
+	free(ci);
+	PQsetNoticeProcessor(c, quiet, NULL);
+	PGresult *r = PQexec(c, sql);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK && PQresultStatus(r) != PGRES_COMMAND_OK) {
+		fprintf(stderr, "test: SQL failed: %s\n  %s", sql, PQerrorMessage(c));
+		PQclear(r);
+		PQfinish(c);
+		fail();
+	}
+	char *v = xstrdup(PQntuples(r) > 0 && !PQgetisnull(r, 0, 0) ? PQgetvalue(r, 0, 0) : "");
+	PQclear(r);
+	PQfinish(c);
+	return v;
+}
+
 char *tu_db_name(const char *tag)
 {
 	return xasprintf("t_%s_%ld", tag, (long)getpid());

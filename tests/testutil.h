@@ -33,6 +33,10 @@ char *tu_db_name(const char *tag);
 /* Run SQL as the superuser in database db; fails the test on error. */
 void tu_admin_sql(const char *db, const char *sql);
 
+/* First column of the first row of a query run as role ttsmig in database
+ * `db` ("" for NULL or no row; malloc'ed); fails the test on an error. */
+char *tu_sql_value(const char *db, const char *sql);
+
 /* A new empty directory (malloc'ed path). */
 char *tu_tmpdir(void);
 /* Write a file with the given mode. */

@@ -59,6 +59,28 @@ void cli_print_help(const struct cli_cmd *cmd, FILE *f);
  */
 int cli_finish(struct cli *c, int rc, int ok_code, const struct err *e);
 
+struct ledger;
+struct secret_key;
+struct http_client;
+struct tts_client;
+
+/*
+ * Connect to the configured ledger, check it is at this binary's schema,
+ * and (when k is not NULL) load the secret key and check it is the
+ * ledger's.  On failure nothing is left open.
+ */
+int cli_ledger_open(struct cli *c, struct ledger **l, struct secret_key **k, struct err *e)
+        __attribute__((warn_unused_result));
+
+/*
+ * A TTS client for the source or target deployment (which = "source" /
+ * "target") on a new HTTP client: the deployment's URLs and API key must be
+ * configured (ERR_CONFIG naming the variables otherwise).  *http is created
+ * if NULL and shared otherwise.
+ */
+int cli_tts_open(struct cli *c, const char *which, struct http_client **http,
+                 struct tts_client **out, struct err *e) __attribute__((warn_unused_result));
+
 /* The version string ("0.1.0"). */
 const char *ttsmig_version(void);
 

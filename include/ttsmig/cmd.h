@@ -8,5 +8,7 @@
 #define TTSMIG_CMD_H
 
 int cmd_ledger(int argc, char **argv);
+int cmd_snapshot(int argc, char **argv);
+int cmd_plan(int argc, char **argv);
 
 #endif

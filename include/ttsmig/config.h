@@ -9,6 +9,7 @@
  * | per-registry URL       | TTSMIG_SOURCE_IS_URL, ...  | --source-is-url, ...     |
  * | API key                | TTSMIG_SOURCE_API_KEY, ... | --source-api-key-file F  |
  * | CA bundle              | TTSMIG_SOURCE_CA_FILE, ... | --source-ca-file F       |
+ * | server host names      | TTSMIG_SOURCE_HOSTNAMES,...| --source-hostnames LIST  |
  * | log level              | TTSMIG_LOG_LEVEL           | --log-level, -v, -q      |
  * | output format          |                            | --format table|json|csv  |
  *
@@ -56,6 +57,8 @@ struct deployment {
 	char *api_key_file;                 /* --X-api-key-file, or NULL */
 	char *api_key_origin;               /* where the key came from, for messages */
 	char *ca_file;                      /* CA bundle, or NULL for the system's */
+	char *hostnames;                    /* comma-separated names the deployment's devices
+	                                       use for its servers, when not the URL hosts */
 };
 
 struct config {
@@ -89,6 +92,8 @@ enum config_opt {
 	CFG_OPT_VERBOSE,
 	CFG_OPT_QUIET,
 	CFG_OPT_FORMAT,
+	CFG_OPT_SOURCE_HOSTNAMES,
+	CFG_OPT_TARGET_HOSTNAMES,
 	CFG_OPT_FORBIDDEN_KEY, /* --source-api-key etc.: always refused */
 	CFG_OPT_FIRST_COMMAND = 1000,
 };
@@ -122,6 +127,15 @@ char *config_api_root(const char *what, const char *url, struct err *e);
 
 /* Host part of a URL (no scheme, no port, no path), into out. -1 if none. */
 int config_url_host(const char *url, char *out, size_t cap);
+
+/*
+ * The host names of a deployment's servers as its devices name them
+ * (network_server_address, ...): the configured hostnames if any, else the
+ * host of each registry URL.  Fills up to `max` entries of names[] (each
+ * `cap` bytes) and returns the count.  For the target, the first name is
+ * what devices get written.
+ */
+int config_deployment_hosts(const struct deployment *d, char names[][256], int max);
 
 /* True when every registry URL of the deployment is set. */
 bool config_deployment_complete(const struct deployment *d);
