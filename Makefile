@@ -36,8 +36,9 @@ WARN       := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
               -Wmissing-prototypes -Wvla -Wno-missing-field-initializers
 CPPFLAGS   += -D_GNU_SOURCE -Iinclude -I$(GEN) -DTTSMIG_VERSION='"$(VERSION)"'
 ifeq ($(SAN),1)
+# the test build: sanitizers, and the crash-point hooks of the engine tests
 OPT        := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
-              -fno-sanitize-recover=all
+              -fno-sanitize-recover=all -DTTSMIG_TEST_HOOKS
 LDSAN      := -fsanitize=address,undefined
 else
 OPT        := -O2 -g

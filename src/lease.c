@@ -30,10 +30,11 @@ int lease_seconds_for(int http_total_timeout_s, int renew_interval_s)
 }
 
 int lease_claim(struct ledger *l, long long batch_id, const char *owner, int lease_seconds, int max,
-                const char *const *states, int nstates, struct lease **out, int *n, struct err *e)
+                const char *const *states, int nstates, const char *const *only, int nonly,
+                struct lease **out, int *n, struct err *e)
 {
 	char batch[32], secs[16], lim[16];
-	struct buf st = BUF_INIT;
+	struct buf st = BUF_INIT, ob = BUF_INIT;
 	PGresult *res = NULL;
 	int rc = -1;
 
@@ -42,10 +43,11 @@ int lease_claim(struct ledger *l, long long batch_id, const char *owner, int lea
 	snprintf(batch, sizeof(batch), "%lld", batch_id);
 	snprintf(secs, sizeof(secs), "%d", lease_seconds);
 	snprintf(lim, sizeof(lim), "%d", max);
-	if (ledger_text_array(&st, states, nstates) < 0)
+	if (ledger_text_array(&st, states, nstates) < 0 ||
+	    (only && ledger_text_array(&ob, only, nonly) < 0))
 		goto cleanup;
-	const char *p[] = { batch, owner, secs, lim, st.data };
-	if (ledger_exec(l, SQLQ_lease_claim, 5, p, &res, e) < 0)
+	const char *p[] = { batch, owner, secs, lim, st.data, only ? ob.data : NULL };
+	if (ledger_exec(l, SQLQ_lease_claim, 6, p, &res, e) < 0)
 		goto cleanup;
 	int rows = PQntuples(res);
 	struct lease *ls = xcalloc((size_t)rows + 1, sizeof(*ls));
@@ -61,6 +63,7 @@ int lease_claim(struct ledger *l, long long batch_id, const char *owner, int lea
 cleanup:
 	PQclear(res);
 	buf_release(&st);
+	buf_release(&ob);
 	return rc;
 }
 

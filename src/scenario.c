@@ -20,6 +20,16 @@ static const struct step_def defs[STEP_KIND_COUNT] = {
 	{ STEP_VERIFY_TARGET, "verify_target", "target", -1 },
 	{ STEP_AWAIT_JOIN, "await_join", "target", REG_NS },
 	{ STEP_AWAIT_REFLASH, "await_reflash", NULL, -1 },
+	{ STEP_TARGET_DELETE_AS, "target_delete_as", "target", REG_AS },
+	{ STEP_TARGET_DELETE_NS, "target_delete_ns", "target", REG_NS },
+	{ STEP_TARGET_DELETE_JS, "target_delete_js", "target", REG_JS },
+	{ STEP_TARGET_DELETE_IS, "target_delete_is", "target", REG_IS },
+	{ STEP_CONFIRM_TARGET_GONE, "confirm_target_gone", "target", -1 },
+	{ STEP_SOURCE_RESTORE_IS, "source_restore_is", "source", REG_IS },
+	{ STEP_SOURCE_RESTORE_JS, "source_restore_js", "source", REG_JS },
+	{ STEP_SOURCE_RESTORE_NS, "source_restore_ns", "source", REG_NS },
+	{ STEP_SOURCE_RESTORE_AS, "source_restore_as", "source", REG_AS },
+	{ STEP_SOURCE_RESTORE_DOWNLINKS, "source_restore_downlinks", "source", REG_NS },
 };
 
 const struct step_def *step_def_of(enum step_kind k)
@@ -95,6 +105,33 @@ int scenario_steps(enum device_scenario scenario, bool otaa, bool cleanup_delete
 #undef ADD
 #undef ADD_TARGET
 #undef ADD_SOURCE_DELETE
+	int copy = n < cap ? n : cap;
+	memcpy(out, s, sizeof(s[0]) * (size_t)copy);
+	return n;
+}
+
+int scenario_restore_steps(bool otaa, bool target_touched, bool source_deleted,
+                           bool downlinks_stopped, enum step_kind *out, int cap)
+{
+	enum step_kind s[16];
+	int n = 0;
+	if (target_touched) {
+		s[n++] = STEP_TARGET_DELETE_AS;
+		s[n++] = STEP_TARGET_DELETE_NS;
+		if (otaa)
+			s[n++] = STEP_TARGET_DELETE_JS;
+		s[n++] = STEP_TARGET_DELETE_IS;
+		s[n++] = STEP_CONFIRM_TARGET_GONE;
+	}
+	if (source_deleted) {
+		s[n++] = STEP_SOURCE_RESTORE_IS;
+		if (otaa)
+			s[n++] = STEP_SOURCE_RESTORE_JS;
+		s[n++] = STEP_SOURCE_RESTORE_NS;
+		s[n++] = STEP_SOURCE_RESTORE_AS;
+	}
+	if (downlinks_stopped)
+		s[n++] = STEP_SOURCE_RESTORE_DOWNLINKS;
 	int copy = n < cap ? n : cap;
 	memcpy(out, s, sizeof(s[0]) * (size_t)copy);
 	return n;

@@ -20,6 +20,8 @@ static const struct command commands[] = {
 	{ "ledger", cmd_ledger, "create, upgrade and inspect the PostgreSQL ledger" },
 	{ "snapshot", cmd_snapshot, "copy source devices (keys sealed) into the ledger" },
 	{ "plan", cmd_plan, "freeze a batch: scenario, target, devices and their steps" },
+	{ "apply", cmd_apply, "run a planned batch (run again to resume)" },
+	{ "status", cmd_status, "devices per state, failures by error, what is in flight" },
 	{ NULL, NULL, NULL },
 };
 

@@ -36,11 +36,12 @@ int lease_seconds_for(int http_total_timeout_s, int renew_interval_s);
 /*
  * Claim up to `max` devices of the batch in one of `states` (e.g.
  * {"pending", "in_progress"}) whose lease is free or expired and whose
- * not_before has passed.  *out (malloc'ed, free()) receives *n leases.
+ * not_before has passed; when `only` is not NULL, only devices in
+ * only[0..nonly).  *out (malloc'ed, free()) receives *n leases.
  */
 int lease_claim(struct ledger *l, long long batch_id, const char *owner, int lease_seconds, int max,
-                const char *const *states, int nstates, struct lease **out, int *n, struct err *e)
-        __attribute__((warn_unused_result));
+                const char *const *states, int nstates, const char *const *only, int nonly,
+                struct lease **out, int *n, struct err *e) __attribute__((warn_unused_result));
 
 /*
  * Renew the leases in held[0..n).  On return, lost[i] is true for each

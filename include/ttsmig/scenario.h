@@ -20,6 +20,13 @@
  *                target IS, NS, AS; verify; await the operator's "re-flashed";
  *                delete from the source AS, NS, IS.
  * The JS steps exist only for OTAA devices.
+ *
+ * restore (phase "restore", appended by apply when a device fails for good
+ * after the source was changed): delete whatever reached the target (AS,
+ * NS, JS, IS), confirm by reading all four target registries that it is
+ * gone, recreate the device on the source from the device copy if it was
+ * deleted there (IS, JS, NS, AS), and only then put the source's
+ * schedule_downlinks back to its pre-migration value (invariant 2).
  */
 #ifndef TTSMIG_SCENARIO_H
 #define TTSMIG_SCENARIO_H
@@ -44,6 +51,17 @@ enum step_kind {
 	STEP_VERIFY_TARGET,
 	STEP_AWAIT_JOIN,
 	STEP_AWAIT_REFLASH,
+	/* restore phase: added by apply when the target refuses a device for good */
+	STEP_TARGET_DELETE_AS,
+	STEP_TARGET_DELETE_NS,
+	STEP_TARGET_DELETE_JS,
+	STEP_TARGET_DELETE_IS,
+	STEP_CONFIRM_TARGET_GONE,
+	STEP_SOURCE_RESTORE_IS,
+	STEP_SOURCE_RESTORE_JS,
+	STEP_SOURCE_RESTORE_NS,
+	STEP_SOURCE_RESTORE_AS,
+	STEP_SOURCE_RESTORE_DOWNLINKS,
 	STEP_KIND_COUNT,
 };
 
@@ -67,6 +85,14 @@ int step_kind_parse(const char *name);
  */
 int scenario_steps(enum device_scenario scenario, bool otaa, bool cleanup_delete,
                    enum step_kind *out, int cap);
+
+/*
+ * The restore steps for a device, in order: target deletes and the
+ * confirmation when anything may have reached the target, source recreation
+ * when the source was deleted, and the downlinks when they were stopped.
+ */
+int scenario_restore_steps(bool otaa, bool target_touched, bool source_deleted,
+                           bool downlinks_stopped, enum step_kind *out, int cap);
 
 /* Whether a scenario moves the device with its DevAddr (the gateways must
  * already be on the target: plan warns). */

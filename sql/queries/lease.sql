@@ -4,12 +4,14 @@
 -- holds, so a worker whose lease was taken over cannot write any more.
 
 -- name: lease_claim
--- $1 batch id, $2 owner, $3 lease seconds, $4 max devices, $5 states to claim
+-- $1 batch id, $2 owner, $3 lease seconds, $4 max devices, $5 states to claim,
+-- $6 only these devices (NULL = any)
 WITH c AS (
     SELECT batch_id, device_id
       FROM ttsmig.device_migration
      WHERE batch_id = $1
        AND state = ANY ($5::text[])
+       AND ($6::text[] IS NULL OR device_id = ANY ($6::text[]))
        AND (lease_expires_at IS NULL OR lease_expires_at < clock_timestamp())
        AND (not_before IS NULL OR not_before <= clock_timestamp())
      ORDER BY device_id
@@ -25,6 +27,7 @@ UPDATE ttsmig.device_migration d
   FROM c
  WHERE d.batch_id = c.batch_id AND d.device_id = c.device_id
 RETURNING d.device_id, d.attempt, d.next_step, d.state;
+-- (the claim counter, device_migration.claims, is kept by apply)
 
 -- name: lease_renew
 -- $1 batch id, $2 owner, $3 lease seconds, $4 device ids, $5 their attempts;

@@ -440,7 +440,9 @@ int server_run(struct sim *s)
 	stopping = 1;
 	if (!s->opt.quiet)
 		fprintf(stderr, "ttsmig-sim: signal %d, shutting down\n", sig);
-	MHD_quiesce_daemon(d);
+	/* no MHD_quiesce_daemon(): with the epoll thread pool of libmicrohttpd
+	 * 0.9.75 it can abort ("Failed to remove listen FD from epoll set");
+	 * MHD_stop_daemon() below closes the listening socket itself */
 	ret = 0;
 
 stop_timer:

@@ -115,10 +115,10 @@ static void two_workers_never_share_a_device(void **state)
 
 	/* A claims inside an open transaction: its rows stay locked */
 	must(f->a, "BEGIN");
-	OK(lease_claim(f->a, f->batch, "A", 60, 3, claimable, 2, &la, &na, &e));
+	OK(lease_claim(f->a, f->batch, "A", 60, 3, claimable, 2, NULL, 0, &la, &na, &e));
 	assert_int_equal(na, 3);
 	/* B does not wait for A's locks: it skips them and takes the rest */
-	OK(lease_claim(f->b, f->batch, "B", 60, 10, claimable, 2, &lb, &nb, &e));
+	OK(lease_claim(f->b, f->batch, "B", 60, 10, claimable, 2, NULL, 0, &lb, &nb, &e));
 	assert_int_equal(nb, 2);
 	must(f->a, "COMMIT");
 	for (int i = 0; i < na; i++) {
@@ -131,7 +131,7 @@ static void two_workers_never_share_a_device(void **state)
 	free(la);
 	free(lb);
 	/* everything is leased now */
-	OK(lease_claim(f->a, f->batch, "A", 60, 10, claimable, 2, &la, &na, &e));
+	OK(lease_claim(f->a, f->batch, "A", 60, 10, claimable, 2, NULL, 0, &la, &na, &e));
 	assert_int_equal(na, 0);
 	free(la);
 	char *owners =
@@ -149,7 +149,7 @@ static void a_late_worker_is_fenced_out(void **state)
 	bool fenced = false, lost = false;
 	struct err e;
 
-	OK(lease_claim(f->a, f->batch, "A", 1, 1, claimable, 2, &la, &na, &e));
+	OK(lease_claim(f->a, f->batch, "A", 1, 1, claimable, 2, NULL, 0, &la, &na, &e));
 	assert_int_equal(na, 1);
 	struct journal_ctx ja = { f->a, f->batch, &la[0], "A" };
 	OK(journal_step_start(&ja, 1, NULL, &fenced, &e));
@@ -158,7 +158,7 @@ static void a_late_worker_is_fenced_out(void **state)
 
 	usleep(1300 * 1000); /* A is frozen past its lease */
 	assert_int_equal(lease_check(f->a, f->batch, &la[0], "A", &e), 0);
-	OK(lease_claim(f->b, f->batch, "B", 60, 1, claimable, 2, &lb, &nb, &e));
+	OK(lease_claim(f->b, f->batch, "B", 60, 1, claimable, 2, NULL, 0, &lb, &nb, &e));
 	assert_int_equal(nb, 1);
 	assert_string_equal(lb[0].device_id, la[0].device_id);
 	assert_int_equal(lb[0].attempt, la[0].attempt + 1);
@@ -211,7 +211,7 @@ static void write_ahead_round_trip(void **state)
 	bool fenced = true;
 	struct err e;
 
-	OK(lease_claim(f->a, f->batch, "A", 60, 1, claimable, 2, &la, &na, &e));
+	OK(lease_claim(f->a, f->batch, "A", 60, 1, claimable, 2, NULL, 0, &la, &na, &e));
 	struct journal_ctx j = { f->a, f->batch, &la[0], "A" };
 	OK(journal_step_start(&j, 1, "{\"method\":\"PUT\"}", &fenced, &e));
 	assert_false(fenced);
@@ -276,7 +276,7 @@ static void device_copy_is_stored_byte_exact(void **state)
 	unsigned char blob[300];
 	for (size_t i = 0; i < sizeof(blob); i++)
 		blob[i] = (unsigned char)(i * 7);
-	OK(lease_claim(f->a, f->batch, "A", 60, 1, claimable, 2, &la, &na, &e));
+	OK(lease_claim(f->a, f->batch, "A", 60, 1, claimable, 2, NULL, 0, &la, &na, &e));
 	struct journal_ctx j = { f->a, f->batch, &la[0], "A" };
 	OK(journal_save_copy(&j, "{\"ids\":{\"device_id\":\"x\"}}", blob, sizeof(blob),
 	                     "source_reread", &fenced, &e));
@@ -303,7 +303,7 @@ static void release_and_retry_later(void **state)
 	struct err e;
 	bool lost[5];
 
-	OK(lease_claim(f->a, f->batch, "A", 60, 5, claimable, 2, &la, &na, &e));
+	OK(lease_claim(f->a, f->batch, "A", 60, 5, claimable, 2, NULL, 0, &la, &na, &e));
 	assert_int_equal(na, 5);
 	char *before = value(f->a, "SELECT max(lease_expires_at) FROM ttsmig.device_migration");
 	OK(lease_renew(f->a, f->batch, "A", 120, la, na, lost, &e));
@@ -322,7 +322,7 @@ static void release_and_retry_later(void **state)
 
 	struct lease *lb = NULL;
 	int nb = 0;
-	OK(lease_claim(f->b, f->batch, "B", 60, 5, claimable, 2, &lb, &nb, &e));
+	OK(lease_claim(f->b, f->batch, "B", 60, 5, claimable, 2, NULL, 0, &lb, &nb, &e));
 	assert_int_equal(nb, 1); /* only the one released without a delay */
 	assert_string_equal(lb[0].device_id, la[1].device_id);
 	assert_int_equal(lb[0].attempt, 2);

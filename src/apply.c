@@ -1,0 +1,662 @@
+/*
+ * apply.c - running a batch: the frozen-parameter check, claims, leases,
+ * the event loop, progress and the end-of-run summary (see apply.h).  What
+ * each step does is in apply_steps.c.
+ */
+#include "ttsmig/apply.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ttsmig/apply_internal.h"
+#include "ttsmig/buf.h"
+#include "ttsmig/log.h"
+#include "ttsmig/mem.h"
+#include "ttsmig/plan.h"
+#include "ttsmig/progress.h"
+#include "ttsmig/signals.h"
+#include "ttsmig/snapstore.h"
+
+#define RENEW_INTERVAL_S 20
+
+void apply_copy_aad(long long batch_id, const char *device_id, char *out, size_t cap)
+{
+	snprintf(out, cap, "device_migration:%lld:%s", batch_id, device_id);
+}
+
+void apply_ledger_failed(struct apply *ap, const struct err *e)
+{
+	if (!ap->ledger_failed) {
+		ap->ledger_failed = true;
+		ap->ledger_err = *e;
+		ap->stop_claiming = true;
+	}
+}
+
+/* ---------------------------------------------------------------------- */
+/* the batch */
+
+static int str_field(const cJSON *o, const char *k, char *out, size_t cap)
+{
+	const cJSON *v = cJSON_GetObjectItem(o, k);
+	if (!cJSON_IsString(v))
+		return -1;
+	snprintf(out, cap, "%s", v->valuestring);
+	return 0;
+}
+
+/* Invariant 6: the configured deployments must be the frozen ones. */
+static int check_urls(const char *which, const char *frozen_json, const struct deployment *d,
+                      const char *batch, struct err *e)
+{
+	cJSON *f = cJSON_Parse(frozen_json);
+	int rc = 0;
+	for (int r = 0; r < REG_COUNT && rc == 0; r++) {
+		char want[512];
+		if (str_field(f, registry_name((enum registry)r), want, sizeof(want)) < 0)
+			continue;
+		const char *have = d->registry_url[r] ? d->registry_url[r] : "(not set)";
+		if (strcmp(want, have) != 0) {
+			err_set(e, ERR_REFUSED, "batch %s was planned for another %s deployment",
+			        batch, which);
+			err_detail(e, "its %s URL is frozen as %s; configured now: %s",
+			           registry_name((enum registry)r), want, have);
+			err_hint(e,
+			         "set TTSMIG_%s_URL (and per-registry URLs) as when the batch was "
+			         "planned, or plan a new batch",
+			         strcmp(which, "source") == 0 ? "SOURCE" : "TARGET");
+			rc = -1;
+		}
+	}
+	cJSON_Delete(f);
+	return rc;
+}
+
+static int load_batch(struct apply *ap, struct err *e)
+{
+	PGresult *res = NULL;
+	cJSON *params = NULL;
+	int rc = -1;
+	const char *p[] = { ap->o->batch };
+	struct apply_batch *b = &ap->b;
+
+	if (ledger_exec(ap->l, SQLQ_apply_batch, 1, p, &res, e) < 0)
+		return -1;
+	if (PQntuples(res) != 1) {
+		err_set(e, ERR_USAGE, "there is no batch named '%s'", ap->o->batch);
+		err_hint(e, "`ttsmig status` lists the batches; `ttsmig plan` creates one");
+		goto cleanup;
+	}
+	b->id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	b->snapshot_id = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+	snprintf(b->name, sizeof(b->name), "%s", ap->o->batch);
+	snprintf(b->target_app, sizeof(b->target_app), "%s", PQgetvalue(res, 0, 2));
+	snprintf(b->source_app, sizeof(b->source_app), "%s", PQgetvalue(res, 0, 10));
+	if (device_scenario_parse(PQgetvalue(res, 0, 3), &b->scenario, e) < 0)
+		goto cleanup;
+	b->cleanup_delete = strcmp(PQgetvalue(res, 0, 4), "delete") == 0;
+	if (check_urls("source", PQgetvalue(res, 0, 5), ap->o->source, b->name, e) < 0 ||
+	    check_urls("target", PQgetvalue(res, 0, 6), ap->o->target, b->name, e) < 0)
+		goto cleanup;
+	params = cJSON_Parse(PQgetvalue(res, 0, 7));
+	const cJSON *h;
+	cJSON_ArrayForEach(h, cJSON_GetObjectItem(params, "source_hostnames"))
+	{
+		if (cJSON_IsString(h) && b->nsource_hosts < 8)
+			snprintf(b->source_hosts[b->nsource_hosts++], 256, "%s", h->valuestring);
+	}
+	const cJSON *th = cJSON_GetObjectItem(params, "target_hostnames");
+	int nth = cJSON_GetArraySize(th);
+	for (int r = 0; r < REG_COUNT; r++) {
+		const cJSON *name = cJSON_GetArrayItem(th, nth == REG_COUNT ? r : 0);
+		if (cJSON_IsString(name))
+			snprintf(b->target_host[r], 256, "%s", name->valuestring);
+		else if (config_url_host(ap->o->target->registry_url[r], b->target_host[r], 256) <
+		         0)
+			b->target_host[r][0] = '\0';
+	}
+	rc = 0;
+cleanup:
+	cJSON_Delete(params);
+	PQclear(res);
+	return rc;
+}
+
+/* End the leases of workers on this host whose process is gone. */
+static int reap_dead_owners(struct apply *ap, struct err *e)
+{
+	PGresult *res = NULL;
+	char bid[32], host[256];
+	snprintf(bid, sizeof(bid), "%lld", ap->b.id);
+	if (gethostname(host, sizeof(host)) != 0)
+		snprintf(host, sizeof(host), "localhost");
+	host[sizeof(host) - 1] = '\0';
+	const char *p[] = { bid };
+	if (ledger_exec(ap->l, SQLQ_apply_live_owners, 1, p, &res, e) < 0)
+		return -1;
+	for (int i = 0; i < PQntuples(res); i++) {
+		const char *owner = PQgetvalue(res, i, 0);
+		size_t hl = strlen(host);
+		if (strncmp(owner, host, hl) != 0 || owner[hl] != ':')
+			continue;
+		long pid = strtol(owner + hl + 1, NULL, 10);
+		if (pid <= 0 || (kill((pid_t)pid, 0) < 0 && errno == ESRCH)) {
+			const char *q[] = { bid, owner, ap->l->actor };
+			if (ledger_exec(ap->l, SQLQ_apply_expire_owner, 3, q, NULL, e) < 0) {
+				PQclear(res);
+				return -1;
+			}
+			log_msg(LOG_INFO, "worker %s is gone; its devices are free again", owner);
+		}
+	}
+	PQclear(res);
+	return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* devices */
+
+static int open_sealed(const struct secret_key *k, const char *hex, const char *aad, cJSON *doc,
+                       struct err *e)
+{
+	struct buf sealed = BUF_INIT, plain = BUF_INIT;
+	cJSON *sec = NULL;
+	int rc = -1;
+	if (ledger_bytea_decode(&sealed, hex) < 0) {
+		err_set(e, ERR_INTERNAL, "a sealed ledger value is malformed (%s)", aad);
+		goto cleanup;
+	}
+	if (secret_open(k, sealed.data, sealed.len, aad, &plain, e) < 0)
+		goto cleanup;
+	sec = cJSON_Parse(plain.data);
+	if (!sec) {
+		err_set(e, ERR_INTERNAL, "sealed keys are not JSON (%s)", aad);
+		goto cleanup;
+	}
+	rc = device_secrets_join(doc, sec, e);
+cleanup:
+	cJSON_Delete(sec);
+	buf_release(&sealed);
+	buf_release_secret(&plain);
+	return rc;
+}
+
+static int load_steps(struct devctx *d, struct err *e)
+{
+	PGresult *res = NULL;
+	char bid[32];
+	snprintf(bid, sizeof(bid), "%lld", d->ap->b.id);
+	const char *p[] = { bid, d->lease.device_id };
+	if (ledger_exec(d->ap->l, SQLQ_journal_steps_of_device, 2, p, &res, e) < 0)
+		return -1;
+	d->nsteps = 0;
+	for (int i = 0; i < PQntuples(res) && d->nsteps < APPLY_MAX_STEPS; i++) {
+		int kind = step_kind_parse(PQgetvalue(res, i, 2));
+		if (kind < 0) {
+			PQclear(res);
+			return err_set(e, ERR_INTERNAL, "device %s has an unknown step '%s'",
+			               d->lease.device_id, PQgetvalue(res, i, 2));
+		}
+		struct stepinfo *s = &d->steps[d->nsteps++];
+		s->seq = (int)strtol(PQgetvalue(res, i, 0), NULL, 10);
+		s->kind = (enum step_kind)kind;
+		s->restore = strcmp(PQgetvalue(res, i, 1), "restore") == 0;
+		snprintf(s->state, sizeof(s->state), "%s", PQgetvalue(res, i, 5));
+		if (s->restore)
+			d->restore_added = true;
+	}
+	PQclear(res);
+	return 0;
+}
+
+int apply_load_device(struct devctx *d, struct err *e)
+{
+	struct apply *ap = d->ap;
+	PGresult *res = NULL;
+	char bid[32], aad[200];
+	int rc = -1;
+	snprintf(bid, sizeof(bid), "%lld", ap->b.id);
+	const char *p[] = { bid, d->lease.device_id };
+
+	if (load_steps(d, e) < 0)
+		return -1;
+	if (ledger_exec(ap->l, SQLQ_apply_device_context, 2, p, &res, e) < 0)
+		return -1;
+	if (PQntuples(res) != 1) {
+		err_set(e, ERR_INTERNAL, "device %s has no snapshot row", d->lease.device_id);
+		goto cleanup;
+	}
+	/* the snapshot document, with its keys */
+	d->snapdoc = cJSON_Parse(PQgetvalue(res, 0, 3));
+	if (!d->snapdoc) {
+		err_set(e, ERR_INTERNAL, "snapshot document of %s is not JSON", d->lease.device_id);
+		goto cleanup;
+	}
+	if (!PQgetisnull(res, 0, 4)) {
+		snapstore_aad(ap->b.snapshot_id, d->lease.device_id, aad, sizeof(aad));
+		if (open_sealed(ap->k, PQgetvalue(res, 0, 4), aad, d->snapdoc, e) < 0)
+			goto cleanup;
+	}
+	/* the device copy: the snapshot, or a fresher read */
+	if (!PQgetisnull(res, 0, 1)) {
+		d->copy = cJSON_Parse(PQgetvalue(res, 0, 1));
+		if (!d->copy) {
+			err_set(e, ERR_INTERNAL, "device copy of %s is not JSON",
+			        d->lease.device_id);
+			goto cleanup;
+		}
+		if (!PQgetisnull(res, 0, 2)) {
+			apply_copy_aad(ap->b.id, d->lease.device_id, aad, sizeof(aad));
+			if (open_sealed(ap->k, PQgetvalue(res, 0, 2), aad, d->copy, e) < 0)
+				goto cleanup;
+		}
+	} else {
+		d->copy = cJSON_Duplicate(d->snapdoc, true);
+	}
+	d->otaa = strcmp(PQgetvalue(res, 0, 5), "otaa") == 0;
+	const cJSON *dl = device_path_get(d->snapdoc, "mac_settings.schedule_downlinks");
+	if (cJSON_IsObject(dl))
+		dl = cJSON_GetObjectItem(dl, "value");
+	d->pre_downlinks = cJSON_IsBool(dl) ? cJSON_IsTrue(dl) : -1;
+	if (!PQgetisnull(res, 0, 6)) {
+		d->new_session = cJSON_CreateObject();
+		snprintf(aad, sizeof(aad), "new_session:%lld:%s", ap->b.id, d->lease.device_id);
+		if (open_sealed(ap->k, PQgetvalue(res, 0, 6), aad, d->new_session, e) < 0)
+			goto cleanup;
+	}
+	rc = 0;
+cleanup:
+	PQclear(res);
+	return rc;
+}
+
+static void devctx_clear_answers(struct devctx *d)
+{
+	for (int r = 0; r < REG_COUNT; r++) {
+		cJSON_Delete(d->got[r]);
+		d->got[r] = NULL;
+		d->absent[r] = false;
+		d->failed[r] = false;
+		d->status[r] = 0;
+		err_clear(&d->err[r]);
+	}
+}
+
+void apply_devctx_free(struct devctx *d)
+{
+	devctx_clear_answers(d);
+	cJSON_Delete(d->copy);
+	cJSON_Delete(d->snapdoc);
+	cJSON_Delete(d->target);
+	cJSON_Delete(d->new_session);
+	if (d->have_split) {
+		device_split_release(&d->create);
+		device_split_release(&d->update);
+	}
+	free(d);
+}
+
+static void forget(struct devctx *d)
+{
+	struct apply *ap = d->ap;
+	for (int i = 0; i < ap->nheld; i++) {
+		if (ap->held[i] == d) {
+			ap->held[i] = ap->held[--ap->nheld];
+			break;
+		}
+	}
+	d->finished = true;
+	/* calls still in flight keep it alive; their callback frees it */
+	if (d->pending == 0)
+		apply_devctx_free(d);
+}
+
+void apply_release(struct devctx *d, const char *state, double retry_after_s)
+{
+	struct apply *ap = d->ap;
+	struct err e;
+	err_clear(&e);
+	int r = lease_release(ap->l, ap->b.id, &d->lease, ap->owner, state, retry_after_s, &e);
+	if (r < 0)
+		apply_ledger_failed(ap, &e);
+	else if (r == 0)
+		ap->st->fenced++;
+	forget(d);
+}
+
+void apply_drop(struct devctx *d)
+{
+	d->ap->st->fenced++;
+	log_ctx(LOG_WARN, d->ap->b.source_app, d->lease.device_id,
+	        "another worker took this device over (its lease had expired); leaving it");
+	forget(d);
+}
+
+static int claim_more(struct apply *ap, struct err *e)
+{
+	static const char *const states_normal[] = { "pending", "in_progress", "awaiting_join" };
+	static const char *const states_reflash[] = { "pending", "in_progress", "awaiting_join",
+		                                      "awaiting_reflash" };
+	int want = (ap->o->concurrency > 0 ? ap->o->concurrency : 16) - ap->nheld;
+	struct lease *ls = NULL;
+	int n = 0;
+	if (want <= 0 || ap->stop_claiming)
+		return 0;
+	if (lease_claim(ap->l, ap->b.id, ap->owner, ap->lease_s, want,
+	                ap->o->confirm_reflashed ? states_reflash : states_normal,
+	                ap->o->confirm_reflashed ? 4 : 3, ap->o->devices, ap->o->ndevices, &ls, &n,
+	                e) < 0)
+		return -1;
+	for (int i = 0; i < n; i++) {
+		struct devctx *d = xcalloc(1, sizeof(*d));
+		d->ap = ap;
+		d->lease = ls[i];
+		d->j.l = ap->l;
+		d->j.batch_id = ap->b.id;
+		d->j.lease = &d->lease;
+		d->j.owner = ap->owner;
+		if (ap->nheld == ap->capheld) {
+			ap->capheld = ap->capheld ? ap->capheld * 2 : 64;
+			ap->held = xrealloc(ap->held, sizeof(*ap->held) * (size_t)ap->capheld);
+		}
+		ap->held[ap->nheld++] = d;
+		ap->st->claimed++;
+		char bid[32], att[32];
+		snprintf(bid, sizeof(bid), "%lld", ap->b.id);
+		snprintf(att, sizeof(att), "%lld", d->lease.attempt);
+		const char *p[] = { bid, d->lease.device_id, att, ap->owner };
+		struct err le;
+		err_clear(&le);
+		if (ledger_exec(ap->l, SQLQ_apply_count_claims, 4, p, NULL, &le) < 0 ||
+		    apply_load_device(d, &le) < 0) {
+			if (le.cls == ERR_LEDGER || le.cls == ERR_LEDGER_UNREACHABLE) {
+				apply_ledger_failed(ap, &le);
+				forget(d);
+				continue;
+			}
+			/* a device whose ledger data cannot be used: fail it, keep going */
+			log_error_record(&le, ap->b.source_app, d->lease.device_id);
+			d->first_failure = le;
+			ap->st->failed++;
+			char *ej = steps_error_json(&le);
+			bool fenced = false;
+			struct err je;
+			if (journal_set_state(&d->j, "failed", "device_failed", ej, &fenced, &je) <
+			    0)
+				apply_ledger_failed(ap, &je);
+			free(ej);
+			apply_release(d, "failed", -1);
+			continue;
+		}
+		steps_run_current(d);
+	}
+	free(ls);
+	return n;
+}
+
+static void renew_leases(struct apply *ap)
+{
+	struct err e;
+	err_clear(&e);
+	if (ap->nheld == 0)
+		return;
+	struct lease *ls = xcalloc((size_t)ap->nheld, sizeof(*ls));
+	bool *lost = xcalloc((size_t)ap->nheld, sizeof(*lost));
+	struct devctx **ds = xcalloc((size_t)ap->nheld, sizeof(*ds));
+	int n = ap->nheld;
+	for (int i = 0; i < n; i++) {
+		ls[i] = ap->held[i]->lease;
+		ds[i] = ap->held[i];
+	}
+	if (lease_renew(ap->l, ap->b.id, ap->owner, ap->lease_s, ls, n, lost, &e) < 0) {
+		apply_ledger_failed(ap, &e);
+	} else {
+		for (int i = 0; i < n; i++)
+			if (lost[i] && !ds[i]->finished)
+				apply_drop(ds[i]);
+	}
+	free(ls);
+	free(lost);
+	free(ds);
+}
+
+/* ---------------------------------------------------------------------- */
+/* the run */
+
+static int open_credentials(struct apply *ap, struct err *e)
+{
+	if (ap->b.scenario != DEVICE_SC_ABP_NEW)
+		return 0;
+	if (!ap->o->credentials_file) {
+		err_set(e, ERR_USAGE, "batch %s (abp-new) needs --credentials-file FILE",
+		        ap->b.name);
+		err_detail(e,
+		           "the new DevAddr and session keys of each device are written there, for "
+		           "flashing the devices");
+		return -1;
+	}
+	int fd = open(ap->o->credentials_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	struct stat st;
+	if (fd < 0)
+		return err_set(e, ERR_CONFIG, "cannot open %s: %s", ap->o->credentials_file,
+		               strerror(errno));
+	if (fstat(fd, &st) == 0 && (st.st_mode & 077)) {
+		close(fd);
+		err_set(e, ERR_CONFIG, "%s is readable by other users; it will hold session keys",
+		        ap->o->credentials_file);
+		err_hint(e, "chmod 600 %s, or choose a new file", ap->o->credentials_file);
+		return -1;
+	}
+	ap->cred = fdopen(fd, "a");
+	if (!ap->cred) {
+		close(fd);
+		return err_set(e, ERR_CONFIG, "cannot open %s: %s", ap->o->credentials_file,
+		               strerror(errno));
+	}
+	return 0;
+}
+
+static void read_counts(struct apply *ap)
+{
+	PGresult *res = NULL;
+	char bid[32];
+	struct err e;
+	snprintf(bid, sizeof(bid), "%lld", ap->b.id);
+	const char *p[] = { bid };
+	if (ledger_exec(ap->l, SQLQ_apply_state_counts, 1, p, &res, &e) < 0)
+		return;
+	struct apply_stats *st = ap->st;
+	st->total = st->n_done = st->n_failed = st->n_restored = st->n_awaiting = st->n_pending =
+	        st->n_refused = 0;
+	for (int i = 0; i < PQntuples(res); i++) {
+		const char *s = PQgetvalue(res, i, 0);
+		long n = strtol(PQgetvalue(res, i, 1), NULL, 10);
+		st->total += n;
+		if (strcmp(s, "done") == 0)
+			st->n_done += n;
+		else if (strcmp(s, "failed") == 0)
+			st->n_failed += n;
+		else if (strcmp(s, "restored") == 0)
+			st->n_restored += n;
+		else if (strcmp(s, "awaiting_join") == 0 || strcmp(s, "awaiting_reflash") == 0)
+			st->n_awaiting += n;
+		else if (strcmp(s, "refused") == 0)
+			st->n_refused += n;
+		else if (strcmp(s, "pending") == 0 || strcmp(s, "in_progress") == 0)
+			st->n_pending += n;
+	}
+	PQclear(res);
+}
+
+int apply_run(struct ledger *l, const struct secret_key *k, const struct apply_opts *o,
+              struct apply_stats *st, struct err *e)
+{
+	struct apply ap;
+	struct progress pr;
+	struct http_options hopt;
+	int rc = -1;
+
+	memset(&ap, 0, sizeof(ap));
+	memset(st, 0, sizeof(*st));
+	ap.l = l;
+	ap.k = k;
+	ap.o = o;
+	ap.st = st;
+	if (load_batch(&ap, e) < 0)
+		goto cleanup;
+	if (open_credentials(&ap, e) < 0)
+		goto cleanup;
+	http_options_default(&hopt);
+	ap.lease_s = o->lease_seconds > 0
+	                     ? o->lease_seconds
+	                     : lease_seconds_for((int)(hopt.deadline_ms / 1000), RENEW_INTERVAL_S);
+	ap.http = http_client_new(&hopt, e);
+	if (!ap.http)
+		goto cleanup;
+	ap.src = tts_client_new(ap.http, o->source, e);
+	if (!ap.src)
+		goto cleanup;
+	ap.tgt = tts_client_new(ap.http, o->target, e);
+	if (!ap.tgt)
+		goto cleanup;
+	ap.owner = lease_owner_new();
+
+	char bid[32];
+	snprintf(bid, sizeof(bid), "%lld", ap.b.id);
+	struct buf waiting = BUF_INIT;
+	static const char *const wait_states[] = { "awaiting_join", "awaiting_reflash" };
+	(void)!ledger_text_array(&waiting, wait_states, 2);
+	const char *pw[] = { bid, waiting.data };
+	const char *pb[] = { bid };
+	int wrc = ledger_exec(l, SQLQ_apply_wake_waiting, 2, pw, NULL, e);
+	buf_release(&waiting);
+	if (wrc < 0 || ledger_exec(l, SQLQ_apply_mark_running, 1, pb, NULL, e) < 0 ||
+	    reap_dead_owners(&ap, e) < 0)
+		goto cleanup;
+
+	read_counts(&ap);
+	progress_start(&pr, "apply",
+	               st->total - st->n_refused - st->n_done - st->n_failed - st->n_restored,
+	               o->progress);
+	pr.other_label = "awaiting";
+	/* renew well inside the lease (a third of it, at most every 20 s) */
+	int64_t renew_ms = RENEW_INTERVAL_S * 1000;
+	if ((int64_t)ap.lease_s * 1000 / 3 < renew_ms)
+		renew_ms = (int64_t)ap.lease_s * 1000 / 3;
+	if (o->lease_seconds > 0 && o->lease_seconds * 1000L < hopt.deadline_ms)
+		log_msg(LOG_WARN,
+		        "--lease-seconds %d is shorter than a request may take (%ld s): "
+		        "another worker may take a device over while this one still calls for it",
+		        o->lease_seconds, hopt.deadline_ms / 1000);
+	ap.next_renew_ms = http_now_ms() + renew_ms;
+	for (;;) {
+		if (!ap.stop_claiming && signals_stop_requested()) {
+			ap.stop_claiming = true;
+			st->interrupted = true;
+			log_msg(LOG_WARN, "stopping: no new devices; finishing the %d in flight",
+			        ap.nheld);
+		}
+		if (!ap.stop_claiming) {
+			int got = claim_more(&ap, e);
+			if (got < 0)
+				apply_ledger_failed(&ap, e);
+		}
+		if (ap.nheld == 0)
+			break;
+		http_run_once(ap.http, 200);
+		if (http_now_ms() >= ap.next_renew_ms) {
+			renew_leases(&ap);
+			ap.next_renew_ms = http_now_ms() + renew_ms;
+		}
+		progress_update(&pr, st->done, st->failed, st->awaiting);
+	}
+	progress_finish(&pr);
+	struct http_stats hs;
+	http_client_stats(ap.http, &hs);
+	st->requests = (long)hs.requests;
+	st->retries = (long)hs.retries;
+	st->seconds = progress_elapsed(&pr);
+	st->nothing_to_do = st->claimed == 0;
+	if (ap.ledger_failed) {
+		*e = ap.ledger_err;
+		err_hint(e,
+		         "nothing is lost: every step was recorded before and after its call; once "
+		         "the "
+		         "ledger is back, run `ttsmig apply --batch %s` again to resume",
+		         ap.b.name);
+		goto cleanup;
+	}
+	if (ledger_exec(l, SQLQ_apply_mark_finished, 1, pb, NULL, e) < 0)
+		goto cleanup;
+	read_counts(&ap);
+	rc = 0;
+cleanup:
+	/* devices still held (an error stopped the run): their calls are cancelled */
+	if (ap.http)
+		http_cancel_all(ap.http);
+	while (ap.nheld > 0)
+		forget(ap.held[0]);
+	free(ap.held);
+	if (ap.cred && fclose(ap.cred) != 0 && rc == 0)
+		rc = err_set(e, ERR_IO, "writing %s failed: %s", o->credentials_file,
+		             strerror(errno));
+	tts_client_free(ap.src);
+	tts_client_free(ap.tgt);
+	http_client_free(ap.http);
+	free(ap.owner);
+	return rc;
+}
+
+int apply_dry_run(struct ledger *l, const struct secret_key *k, const struct apply_opts *o,
+                  FILE *out, struct err *e)
+{
+	struct apply ap;
+	struct apply_stats st;
+	PGresult *res = NULL;
+	int rc = -1;
+
+	memset(&ap, 0, sizeof(ap));
+	memset(&st, 0, sizeof(st));
+	ap.l = l;
+	ap.k = k;
+	ap.o = o;
+	ap.st = &st;
+	if (load_batch(&ap, e) < 0)
+		return -1;
+	char bid[32];
+	snprintf(bid, sizeof(bid), "%lld", ap.b.id);
+	const char *p[] = { bid };
+	if (ledger_exec(l, SQLQ_apply_dry_devices, 1, p, &res, e) < 0)
+		return -1;
+	fprintf(out, "# dry run of batch %s (%s): no claim, no call; key material shown as %s\n",
+	        ap.b.name, device_scenario_name(ap.b.scenario), "[REDACTED]");
+	for (int i = 0; i < PQntuples(res); i++) {
+		const char *dev = PQgetvalue(res, i, 0);
+		bool wanted = !o->devices;
+		for (int j = 0; o->devices && j < o->ndevices; j++)
+			if (strcmp(o->devices[j], dev) == 0)
+				wanted = true;
+		if (!wanted)
+			continue;
+		struct devctx *d = xcalloc(1, sizeof(*d));
+		d->ap = &ap;
+		snprintf(d->lease.device_id, sizeof(d->lease.device_id), "%s", dev);
+		snprintf(d->lease.state, sizeof(d->lease.state), "%s", PQgetvalue(res, i, 1));
+		if (apply_load_device(d, e) < 0) {
+			apply_devctx_free(d);
+			goto cleanup;
+		}
+		fprintf(out, "\ndevice %s (%s):\n", dev, PQgetvalue(res, i, 1));
+		steps_describe(d, out);
+		apply_devctx_free(d);
+	}
+	rc = 0;
+cleanup:
+	PQclear(res);
+	return rc;
+}
