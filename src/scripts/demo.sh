@@ -1,11 +1,12 @@
 #!/bin/bash
-# demo.sh BUILD_DIR - the `make demo` walk-through.
+# demo.sh BUILD_DIR - the `make demo` walk-through of a whole migration.
 #
 # Starts a throwaway PostgreSQL (src/scripts/pgtmp.sh: as the postgres user
-# when run as root, unix socket only, removed on exit) and two simulators (a
-# "community edition" with sample devices, an empty "cloud"), and shows the
-# commands that exist so far. The migration commands join this script as they
-# land (see README.md, "Status"). Everything it starts is stopped on exit.
+# when run as root, unix socket only) and two simulators: a "community
+# edition" with 300 realistic devices, an application and gateways, and an
+# empty "cloud". Then: ledger init, snapshot, a canary batch, the rest of the
+# OTAA devices (rejoin), the ABP devices (abp-reset), status and a report
+# with plain SQL. Everything it starts is stopped and removed on exit.
 set -euo pipefail
 build=${1:-build}
 cd "$(dirname "$0")/../.."
@@ -13,45 +14,92 @@ cd "$(dirname "$0")/../.."
 if [ -z "${TTSMIG_LEDGER:-}" ] || [ -z "${TTSMIG_TEST_ADMIN:-}" ]; then
 	exec src/scripts/pgtmp.sh -- "$0" "$@"
 fi
+if [ ! -x "$build/ttsmig-sim" ]; then
+	echo "demo: $build/ttsmig-sim is not built; run \`make\` first" >&2
+	exit 1
+fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/ttsmig-demo.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+# shellcheck source=simctl.sh
+. src/scripts/simctl.sh
+trap 'sim_stop_all; rm -rf "$work" "$SIM_LOGDIR"' EXIT
 export TTSMIG_SECRET_KEY_FILE="$work/secret.key"
-bin="$build/ttsmig"
+ttsmig="$build/ttsmig"
+ttsmig() { "$ttsmig" "$@"; }
 
 step() { printf '\n\033[1m== %s\033[0m\n$ %s\n' "$1" "$2"; }
+# run a command that may end with a "work remains" or "some failed" code
+may() { "$@" || { rc=$?; [ "$rc" -eq 12 ] || [ "$rc" -eq 10 ] || exit "$rc"; echo "(exit $rc)"; }; }
 
-step "Create the ledger schema and its secret key" "ttsmig ledger init"
-"$bin" ledger init
-step "Inspect the ledger" "ttsmig ledger info"
-"$bin" ledger info
-step "Run it again: init is idempotent" "ttsmig ledger init"
-"$bin" ledger init
+step "Start a simulated Community Edition: 300 devices, an application with formatters, webhooks, gateways" \
+	"ttsmig-sim --generate-devices 300 --app ce-app --demo"
+sim_start CE "$build" --generate-devices 300 --app ce-app --demo --hostname eu1.cloud.thethings.network
+echo "CE at $CE_URL"
+step "Start an empty simulated Cloud (its own DevAddr block)" "ttsmig-sim --dev-addr-prefix 0E000000/7"
+sim_start CLOUD "$build" --dev-addr-prefix 0E000000/7 --hostname tenant.eu1.cloud.thethings.industries
+echo "Cloud at $CLOUD_URL"
+# the target application (ttsmig's own `app copy` arrives with the application-settings issue)
+curl -sS -X POST -H 'Content-Type: application/json' \
+	-d '{"application_id":"cloud-app","owner":"user:admin","name":"Migrated from CE"}' \
+	"$CLOUD_URL/_sim/applications" >/dev/null
 
-if [ -x "$build/ttsmig-sim" ]; then
-	# shellcheck source=simctl.sh
-	. src/scripts/simctl.sh
-	trap 'sim_stop_all; rm -rf "$work" "$SIM_LOGDIR"' EXIT
-	step "Start a simulated Community Edition with 300 devices, an application and gateways" \
-		"ttsmig-sim --generate-devices 300 --app ce-app --demo"
-	sim_start CE "$build" --generate-devices 300 --app ce-app --demo --hostname eu1.cloud.thethings.network
-	echo "CE simulator at $CE_URL"
-	step "Start an empty simulated Cloud (its own DevAddr block)" \
-		"ttsmig-sim --dev-addr-prefix 0E000000/7"
-	sim_start CLOUD "$build" --dev-addr-prefix 0E000000/7 --hostname tenant.eu1.cloud.thethings.industries
-	echo "Cloud simulator at $CLOUD_URL"
-	step "What the CE holds (TTS HTTP API, as a client sees it)" \
-		"curl -H 'Authorization: Bearer ...' $CE_URL/api/v3/applications/ce-app/devices?limit=3"
-	curl -sS -D "$work/headers" -H "Authorization: Bearer NNSXS.DEMO.KEY" \
-		"$CE_URL/api/v3/applications/ce-app/devices?limit=3&field_mask=name" | head -c 600
-	echo
-	grep -i '^x-total-count' "$work/headers" || true
-	echo
-	echo "The migration commands (snapshot, plan, apply, reconcile, report) join this walk-through"
-	echo "as they land; see README.md, Status."
-else
-	echo
-	echo "Simulator not built: run \`make\` first."
-fi
-echo
-echo "Done. The throwaway PostgreSQL cluster is stopped and removed now."
+export TTSMIG_SOURCE_URL="$CE_URL" TTSMIG_TARGET_URL="$CLOUD_URL"
+export TTSMIG_SOURCE_HOSTNAMES=eu1.cloud.thethings.network
+export TTSMIG_TARGET_HOSTNAMES=tenant.eu1.cloud.thethings.industries
+export TTSMIG_SOURCE_API_KEY=NNSXS.DEMOSOURCEKEY.DEMOSECRET TTSMIG_TARGET_API_KEY=NNSXS.DEMOTARGETKEY.DEMOSECRET
+
+step "Create the ledger (schema, secret key, reporting role)" "ttsmig ledger init"
+ttsmig ledger init
+
+step "Snapshot every device of the CE application into the ledger (keys sealed)" \
+	"ttsmig snapshot --app ce-app --name ce-before"
+ttsmig snapshot --app ce-app --name ce-before -q
+
+step "Plan a canary: one OTAA device first, as the guide advises" \
+	"ttsmig plan --snapshot ce-before --batch canary --target-app cloud-app --canary 1"
+ttsmig plan --snapshot ce-before --batch canary --target-app cloud-app --canary 1
+
+step "Apply it: CE downlinks off, device created on the Cloud, waiting for the join" \
+	"ttsmig apply --batch canary"
+may ttsmig apply --batch canary
+canary=$(psql -X -At "$TTSMIG_LEDGER" -c "SELECT device_id FROM ttsmig.device_status WHERE batch = 'canary'")
+
+step "The device joins the Cloud (simulated), apply again: the CE copy is deleted" \
+	"curl -X POST \$CLOUD_URL/_sim/devices/cloud-app/$canary/join; ttsmig apply --batch canary"
+curl -sS -X POST "$CLOUD_URL/_sim/devices/cloud-app/$canary/join" >/dev/null
+ttsmig apply --batch canary
+
+step "Plan the rest of the OTAA devices (rejoin); ABP devices are refused with the reason" \
+	"ttsmig plan --snapshot ce-before --batch wave-1 --target-app cloud-app"
+ttsmig plan --snapshot ce-before --batch wave-1 --target-app cloud-app | head -8
+echo "..."
+
+step "Apply wave-1 (32 devices in flight)" "ttsmig apply --batch wave-1 --concurrency 32"
+may ttsmig apply --batch wave-1 --concurrency 32
+
+step "The devices join (simulated); apply again to clean up the CE for those that joined" \
+	"ttsmig apply --batch wave-1"
+for dev in $(psql -X -At "$TTSMIG_LEDGER" -c "SELECT device_id FROM ttsmig.device_status WHERE batch = 'wave-1' AND state = 'awaiting_join' ORDER BY 1 LIMIT 150"); do
+	curl -sS -X POST "$CLOUD_URL/_sim/devices/cloud-app/$dev/join" >/dev/null || true
+done
+may ttsmig apply --batch wave-1 --concurrency 32
+
+step "Move the ABP devices with their DevAddr and keys, counters reset (gateways must be on the Cloud)" \
+	"ttsmig plan ... --scenario abp-reset && ttsmig apply --batch abp"
+ttsmig plan --snapshot ce-before --batch abp --target-app cloud-app --scenario abp-reset -q | head -3
+may ttsmig apply --batch abp
+
+step "Where every batch stands" "ttsmig status"
+ttsmig status
+
+step "Report with plain SQL" "psql -c 'SELECT batch, scenario, devices, done, awaiting_join, failed, refused FROM ttsmig.batch_progress'"
+psql -X "$TTSMIG_LEDGER" -c "SELECT batch, scenario, devices, done, awaiting_join, failed, refused FROM ttsmig.batch_progress ORDER BY planned_at"
+
+cat <<'NEXT'
+
+Done. Where to look next:
+  - README.md: the scenarios, configuration, exit codes, more SQL
+  - ttsmig status --batch wave-1     one batch in detail (also --format json|csv)
+  - the ledger views: ttsmig.batch_progress, device_status, audit_log, rollback_notes
+The throwaway PostgreSQL and the simulators are stopped and removed now.
+NEXT
