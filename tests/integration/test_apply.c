@@ -514,8 +514,18 @@ static void crash_everywhere_and_resume(struct fixture *f, const char *scenario,
 {
 	static const char *const points[] = { "after_intent", "after_call", "after_outcome" };
 	plan(f, batch, scenario, "--canary", "2");
-	const char *apply[] = { "apply",         "--batch", batch, "--cleanup-unjoined",
-		                "--no-progress", NULL };
+	char *cred = xasprintf("%s/%s.creds", f->dir, batch);
+	const char *apply[] = { "apply",
+		                "--batch",
+		                batch,
+		                "--cleanup-unjoined",
+		                "--no-progress",
+		                "--credentials-file",
+		                cred,
+		                "--confirm-reflashed",
+		                NULL };
+	if (strcmp(scenario, "abp-new") != 0)
+		apply[5] = NULL; /* the credential options only for abp-new */
 	int crashes = 0;
 	for (int k = 0; k < nkinds; k++) {
 		for (int p = 0; p < 3; p++) {
@@ -541,6 +551,7 @@ static void crash_everywhere_and_resume(struct fixture *f, const char *scenario,
 	long dup = qn(f, "SELECT count(*) FROM (SELECT device_id, step_seq FROM ttsmig.event "
 	                 "WHERE kind = 'step_succeeded' GROUP BY 1, 2 HAVING count(*) > 1) x");
 	assert_int_equal(dup, 0);
+	free(cred);
 }
 
 static void crashes_during_rejoin_converge(void **state)
@@ -561,6 +572,108 @@ static void crashes_during_keep_session_converge(void **state)
 		"target_set_ns",         "target_set_as",    "verify_target"
 	};
 	crash_everywhere_and_resume(*state, "keep-session", "crash-keep", kinds, 11);
+}
+
+static void crashes_during_abp_reset_converge(void **state)
+{
+	static const char *const kinds[] = { "source_stop_downlinks", "target_create_is",
+		                             "target_set_ns",         "target_set_as",
+		                             "verify_target",         "source_delete_as",
+		                             "source_delete_ns",      "source_delete_is" };
+	crash_everywhere_and_resume(*state, "abp-reset", "crash-abp", kinds, 8);
+}
+
+static void crashes_during_abp_new_converge(void **state)
+{
+	static const char *const kinds[] = { "source_stop_downlinks", "target_new_session",
+		                             "target_create_is",      "target_set_ns",
+		                             "target_set_as",         "verify_target",
+		                             "source_delete_ns",      "source_delete_is" };
+	struct fixture *f = *state;
+	crash_everywhere_and_resume(f, "abp-new", "crash-new", kinds, 8);
+	/* one new session per device, whatever the crashes: the ledger's is kept */
+	char *cred = xasprintf("%s/crash-new.creds", f->dir);
+	FILE *fp = fopen(cred, "r");
+	assert_non_null(fp);
+	char line[1024];
+	struct {
+		char dev[64];
+		char addr[16];
+	} seen[64];
+	int n = 0;
+	while (fgets(line, sizeof(line), fp) && n < 64) {
+		cJSON *j = cJSON_Parse(line);
+		const char *dev = jstr(j, "device_id"), *addr = jstr(j, "dev_addr");
+		for (int i = 0; i < n; i++)
+			if (strcmp(seen[i].dev, dev) == 0 && strcmp(seen[i].addr, addr) != 0)
+				fail_msg("device %s got two sessions (%s, %s)", dev, seen[i].addr,
+				         addr);
+		snprintf(seen[n].dev, sizeof(seen[n].dev), "%s", dev);
+		snprintf(seen[n].addr, sizeof(seen[n].addr), "%s", addr);
+		n++;
+		cJSON_Delete(j);
+	}
+	fclose(fp);
+	assert_true(n >= 2);
+	/* the target holds the DevAddr written to the file */
+	for (int i = 0; i < n; i++) {
+		cJSON *ns = record(f->cloud, "ns", TGT_APP, seen[i].dev);
+		assert_non_null(ns);
+		assert_string_equal(jstr(ns, "session.dev_addr"), seen[i].addr);
+		cJSON_Delete(ns);
+	}
+	free(cred);
+}
+
+static void sigint_stops_cleanly_and_a_rerun_resumes(void **state)
+{
+	struct fixture *f = *state;
+	plan(f, "int", "keep-session", "--canary", "6");
+	struct su_resp *r = su_ctl(f->cloud, "PUT", "/config", "{\"latency_ms\":300}");
+	su_expect(r, 200);
+	su_free(r);
+	const char *bin = tu_env("TTSMIG_TEST_BIN");
+	char *log = xasprintf("%s/int.log", f->dir);
+	pid_t a = fork();
+	if (a == 0) {
+		for (int i = 0; f->env[i]; i++)
+			putenv(f->env[i]);
+		int devnull = open("/dev/null", O_WRONLY);
+		int logfd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		dup2(devnull, 1);
+		dup2(logfd, 2);
+		execl(bin, bin, "apply", "--batch", "int", "--no-progress", (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 500; i++) {
+		if (qn(f, "SELECT count(*) FROM ttsmig.step WHERE kind = 'target_create_is' "
+		          "AND state = 'started'") > 0)
+			break;
+		usleep(10 * 1000);
+	}
+	kill(a, SIGINT);
+	int status = 0;
+	waitpid(a, &status, 0);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), EXIT_INTERRUPTED);
+	/* the steps in flight were finished and recorded, the leases given back */
+	long started = qn(f, "SELECT count(*) FROM ttsmig.step WHERE state = 'started'");
+	long held =
+	        qn(f, "SELECT count(*) FROM ttsmig.device_migration WHERE lease_owner IS NOT NULL");
+	assert_int_equal(started, 0);
+	assert_int_equal(held, 0);
+	char buf[8192];
+	FILE *fp = fopen(log, "r");
+	size_t n = fread(buf, 1, sizeof(buf) - 1, fp);
+	buf[n] = '\0';
+	fclose(fp);
+	assert_true(tu_contains(buf, "run `ttsmig apply --batch int` again to resume"));
+	r = su_ctl(f->cloud, "PUT", "/config", "{\"latency_ms\":0}");
+	su_free(r);
+	const char *apply[] = { "apply", "--batch", "int", NULL };
+	expect_run(f, apply, EXIT_OK);
+	expect_states(f, "int", "done");
+	free(log);
 }
 
 static void a_frozen_worker_is_fenced_out(void **state)
@@ -692,6 +805,9 @@ int main(void)
 		T(a_target_refusal_restores_the_device_on_the_source),
 		T(crashes_during_rejoin_converge),
 		T(crashes_during_keep_session_converge),
+		T(crashes_during_abp_reset_converge),
+		T(crashes_during_abp_new_converge),
+		T(sigint_stops_cleanly_and_a_rerun_resumes),
 		T(a_frozen_worker_is_fenced_out),
 		T(frozen_parameters_and_dry_runs),
 		cmocka_unit_test_setup_teardown(two_hundred_mixed_devices_per_scenario, setup_200,
