@@ -201,20 +201,9 @@ static void on_answer(struct tts_result *res, void *arg)
 	free(c);
 	d->pending--;
 	if (d->finished) {
-		if (d->pending == 0) {
-			/* the device was dropped while this call was in flight */
-			for (int i = 0; i < REG_COUNT; i++)
-				cJSON_Delete(d->got[i]);
-			cJSON_Delete(d->copy);
-			cJSON_Delete(d->snapdoc);
-			cJSON_Delete(d->target);
-			cJSON_Delete(d->new_session);
-			if (d->have_split) {
-				device_split_release(&d->create);
-				device_split_release(&d->update);
-			}
-			free(d);
-		}
+		/* the device was dropped while this call was in flight */
+		if (d->pending == 0)
+			apply_devctx_free(d);
 		return;
 	}
 	d->status[r] = res->http_status;
@@ -1405,69 +1394,74 @@ static void complete_restore_downlinks(struct devctx *d)
 /* ---------------------------------------------------------------------- */
 /* dispatch */
 
+static void start_delete_source(struct devctx *d)
+{
+	start_delete(d, false);
+}
+static void start_delete_target(struct devctx *d)
+{
+	start_delete(d, true);
+}
+static void complete_delete_source(struct devctx *d)
+{
+	complete_delete(d, false);
+}
+static void complete_delete_target(struct devctx *d)
+{
+	complete_delete(d, true);
+}
+static void complete_nothing(struct devctx *d)
+{
+	(void)d;
+}
+
+/* What each step kind does: start it, and complete it when its calls answered. */
+static const struct executor {
+	void (*start)(struct devctx *d);
+	void (*complete)(struct devctx *d);
+} executors[STEP_KIND_COUNT] = {
+	[STEP_SOURCE_STOP_DOWNLINKS] = { start_stop_downlinks, complete_stop_downlinks },
+	[STEP_SOURCE_REREAD] = { start_reread, complete_reread },
+	[STEP_SOURCE_DELETE_AS] = { start_delete_source, complete_delete_source },
+	[STEP_SOURCE_DELETE_NS] = { start_delete_source, complete_delete_source },
+	[STEP_SOURCE_DELETE_JS] = { start_delete_source, complete_delete_source },
+	[STEP_SOURCE_DELETE_IS] = { start_delete_source, complete_delete_source },
+	[STEP_TARGET_NEW_SESSION] = { start_new_session, complete_new_session },
+	[STEP_TARGET_CREATE_IS] = { start_create_is, complete_create_is },
+	[STEP_TARGET_SET_JS] = { start_set, complete_set },
+	[STEP_TARGET_SET_NS] = { start_set, complete_set },
+	[STEP_TARGET_SET_AS] = { start_set, complete_set },
+	[STEP_VERIFY_TARGET] = { start_verify, complete_verify },
+	[STEP_AWAIT_JOIN] = { start_await_join, complete_await_join },
+	[STEP_AWAIT_REFLASH] = { start_await_reflash, complete_nothing },
+	[STEP_TARGET_DELETE_AS] = { start_delete_target, complete_delete_target },
+	[STEP_TARGET_DELETE_NS] = { start_delete_target, complete_delete_target },
+	[STEP_TARGET_DELETE_JS] = { start_delete_target, complete_delete_target },
+	[STEP_TARGET_DELETE_IS] = { start_delete_target, complete_delete_target },
+	[STEP_CONFIRM_TARGET_GONE] = { start_confirm_gone, complete_confirm_gone },
+	[STEP_SOURCE_RESTORE_IS] = { start_restore, complete_restore },
+	[STEP_SOURCE_RESTORE_JS] = { start_restore, complete_restore },
+	[STEP_SOURCE_RESTORE_NS] = { start_restore, complete_restore },
+	[STEP_SOURCE_RESTORE_AS] = { start_restore, complete_restore },
+	[STEP_SOURCE_RESTORE_DOWNLINKS] = { start_restore_downlinks, complete_restore_downlinks },
+};
+
 static void kind_start(struct devctx *d)
 {
-	switch (cur(d)->kind) {
-	case STEP_SOURCE_STOP_DOWNLINKS: start_stop_downlinks(d); return;
-	case STEP_SOURCE_REREAD: start_reread(d); return;
-	case STEP_SOURCE_DELETE_AS:
-	case STEP_SOURCE_DELETE_NS:
-	case STEP_SOURCE_DELETE_JS:
-	case STEP_SOURCE_DELETE_IS: start_delete(d, false); return;
-	case STEP_TARGET_NEW_SESSION: start_new_session(d); return;
-	case STEP_TARGET_CREATE_IS: start_create_is(d); return;
-	case STEP_TARGET_SET_JS:
-	case STEP_TARGET_SET_NS:
-	case STEP_TARGET_SET_AS: start_set(d); return;
-	case STEP_VERIFY_TARGET: start_verify(d); return;
-	case STEP_AWAIT_JOIN: start_await_join(d); return;
-	case STEP_AWAIT_REFLASH: start_await_reflash(d); return;
-	case STEP_TARGET_DELETE_AS:
-	case STEP_TARGET_DELETE_NS:
-	case STEP_TARGET_DELETE_JS:
-	case STEP_TARGET_DELETE_IS: start_delete(d, true); return;
-	case STEP_CONFIRM_TARGET_GONE: start_confirm_gone(d); return;
-	case STEP_SOURCE_RESTORE_IS:
-	case STEP_SOURCE_RESTORE_JS:
-	case STEP_SOURCE_RESTORE_NS:
-	case STEP_SOURCE_RESTORE_AS: start_restore(d); return;
-	case STEP_SOURCE_RESTORE_DOWNLINKS: start_restore_downlinks(d); return;
-	case STEP_KIND_COUNT: break;
+	const struct executor *x = &executors[cur(d)->kind];
+	if (!x->start || !x->complete) {
+		struct err e;
+		err_set(&e, ERR_INTERNAL, "step kind %s has no executor",
+		        step_def_of(cur(d)->kind)->name);
+		fail_permanently(d, &e);
+		return;
 	}
-	struct err e;
-	err_set(&e, ERR_INTERNAL, "step kind %d has no executor", (int)cur(d)->kind);
-	fail_permanently(d, &e);
+	x->start(d);
 }
 
 static void kind_complete(struct devctx *d)
 {
-	switch (cur(d)->kind) {
-	case STEP_SOURCE_STOP_DOWNLINKS: complete_stop_downlinks(d); return;
-	case STEP_SOURCE_REREAD: complete_reread(d); return;
-	case STEP_SOURCE_DELETE_AS:
-	case STEP_SOURCE_DELETE_NS:
-	case STEP_SOURCE_DELETE_JS:
-	case STEP_SOURCE_DELETE_IS: complete_delete(d, false); return;
-	case STEP_TARGET_NEW_SESSION: complete_new_session(d); return;
-	case STEP_TARGET_CREATE_IS: complete_create_is(d); return;
-	case STEP_TARGET_SET_JS:
-	case STEP_TARGET_SET_NS:
-	case STEP_TARGET_SET_AS: complete_set(d); return;
-	case STEP_VERIFY_TARGET: complete_verify(d); return;
-	case STEP_AWAIT_JOIN: complete_await_join(d); return;
-	case STEP_AWAIT_REFLASH: return;
-	case STEP_TARGET_DELETE_AS:
-	case STEP_TARGET_DELETE_NS:
-	case STEP_TARGET_DELETE_JS:
-	case STEP_TARGET_DELETE_IS: complete_delete(d, true); return;
-	case STEP_CONFIRM_TARGET_GONE: complete_confirm_gone(d); return;
-	case STEP_SOURCE_RESTORE_IS:
-	case STEP_SOURCE_RESTORE_JS:
-	case STEP_SOURCE_RESTORE_NS:
-	case STEP_SOURCE_RESTORE_AS: complete_restore(d); return;
-	case STEP_SOURCE_RESTORE_DOWNLINKS: complete_restore_downlinks(d); return;
-	case STEP_KIND_COUNT: break;
-	}
+	executors[cur(d)->kind].complete(d);
 }
 
 /* Start the step at d->cur (skipping finished ones), write-ahead. */
