@@ -24,11 +24,6 @@
 
 #define RENEW_INTERVAL_S 20
 
-void apply_copy_aad(long long batch_id, const char *device_id, char *out, size_t cap)
-{
-	snprintf(out, cap, "device_migration:%lld:%s", batch_id, device_id);
-}
-
 void apply_ledger_failed(struct apply *ap, const struct err *e)
 {
 	if (!ap->ledger_failed) {
@@ -36,95 +31,6 @@ void apply_ledger_failed(struct apply *ap, const struct err *e)
 		ap->ledger_err = *e;
 		ap->stop_claiming = true;
 	}
-}
-
-/* ---------------------------------------------------------------------- */
-/* the batch */
-
-static int str_field(const cJSON *o, const char *k, char *out, size_t cap)
-{
-	const cJSON *v = cJSON_GetObjectItem(o, k);
-	if (!cJSON_IsString(v))
-		return -1;
-	snprintf(out, cap, "%s", v->valuestring);
-	return 0;
-}
-
-/* Invariant 6: the configured deployments must be the frozen ones. */
-static int check_urls(const char *which, const char *frozen_json, const struct deployment *d,
-                      const char *batch, struct err *e)
-{
-	cJSON *f = cJSON_Parse(frozen_json);
-	int rc = 0;
-	for (int r = 0; r < REG_COUNT && rc == 0; r++) {
-		char want[512];
-		if (str_field(f, registry_name((enum registry)r), want, sizeof(want)) < 0)
-			continue;
-		const char *have = d->registry_url[r] ? d->registry_url[r] : "(not set)";
-		if (strcmp(want, have) != 0) {
-			err_set(e, ERR_REFUSED, "batch %s was planned for another %s deployment",
-			        batch, which);
-			err_detail(e, "its %s URL is frozen as %s; configured now: %s",
-			           registry_name((enum registry)r), want, have);
-			err_hint(e,
-			         "set TTSMIG_%s_URL (and per-registry URLs) as when the batch was "
-			         "planned, or plan a new batch",
-			         strcmp(which, "source") == 0 ? "SOURCE" : "TARGET");
-			rc = -1;
-		}
-	}
-	cJSON_Delete(f);
-	return rc;
-}
-
-static int load_batch(struct apply *ap, struct err *e)
-{
-	PGresult *res = NULL;
-	cJSON *params = NULL;
-	int rc = -1;
-	const char *p[] = { ap->o->batch };
-	struct apply_batch *b = &ap->b;
-
-	if (ledger_exec(ap->l, SQLQ_apply_batch, 1, p, &res, e) < 0)
-		return -1;
-	if (PQntuples(res) != 1) {
-		err_set(e, ERR_USAGE, "there is no batch named '%s'", ap->o->batch);
-		err_hint(e, "`ttsmig status` lists the batches; `ttsmig plan` creates one");
-		goto cleanup;
-	}
-	b->id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-	b->snapshot_id = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
-	snprintf(b->name, sizeof(b->name), "%s", ap->o->batch);
-	snprintf(b->target_app, sizeof(b->target_app), "%s", PQgetvalue(res, 0, 2));
-	snprintf(b->source_app, sizeof(b->source_app), "%s", PQgetvalue(res, 0, 10));
-	if (device_scenario_parse(PQgetvalue(res, 0, 3), &b->scenario, e) < 0)
-		goto cleanup;
-	b->cleanup_delete = strcmp(PQgetvalue(res, 0, 4), "delete") == 0;
-	if (check_urls("source", PQgetvalue(res, 0, 5), ap->o->source, b->name, e) < 0 ||
-	    check_urls("target", PQgetvalue(res, 0, 6), ap->o->target, b->name, e) < 0)
-		goto cleanup;
-	params = cJSON_Parse(PQgetvalue(res, 0, 7));
-	const cJSON *h;
-	cJSON_ArrayForEach(h, cJSON_GetObjectItem(params, "source_hostnames"))
-	{
-		if (cJSON_IsString(h) && b->nsource_hosts < 8)
-			snprintf(b->source_hosts[b->nsource_hosts++], 256, "%s", h->valuestring);
-	}
-	const cJSON *th = cJSON_GetObjectItem(params, "target_hostnames");
-	int nth = cJSON_GetArraySize(th);
-	for (int r = 0; r < REG_COUNT; r++) {
-		const cJSON *name = cJSON_GetArrayItem(th, nth == REG_COUNT ? r : 0);
-		if (cJSON_IsString(name))
-			snprintf(b->target_host[r], 256, "%s", name->valuestring);
-		else if (config_url_host(ap->o->target->registry_url[r], b->target_host[r], 256) <
-		         0)
-			b->target_host[r][0] = '\0';
-	}
-	rc = 0;
-cleanup:
-	cJSON_Delete(params);
-	PQclear(res);
-	return rc;
 }
 
 /* End the leases of workers on this host whose process is gone. */
@@ -161,31 +67,6 @@ static int reap_dead_owners(struct apply *ap, struct err *e)
 /* ---------------------------------------------------------------------- */
 /* devices */
 
-static int open_sealed(const struct secret_key *k, const char *hex, const char *aad, cJSON *doc,
-                       struct err *e)
-{
-	struct buf sealed = BUF_INIT, plain = BUF_INIT;
-	cJSON *sec = NULL;
-	int rc = -1;
-	if (ledger_bytea_decode(&sealed, hex) < 0) {
-		err_set(e, ERR_INTERNAL, "a sealed ledger value is malformed (%s)", aad);
-		goto cleanup;
-	}
-	if (secret_open(k, sealed.data, sealed.len, aad, &plain, e) < 0)
-		goto cleanup;
-	sec = cJSON_Parse(plain.data);
-	if (!sec) {
-		err_set(e, ERR_INTERNAL, "sealed keys are not JSON (%s)", aad);
-		goto cleanup;
-	}
-	rc = device_secrets_join(doc, sec, e);
-cleanup:
-	cJSON_Delete(sec);
-	buf_release(&sealed);
-	buf_release_secret(&plain);
-	return rc;
-}
-
 static int load_steps(struct devctx *d, struct err *e)
 {
 	PGresult *res = NULL;
@@ -216,63 +97,9 @@ static int load_steps(struct devctx *d, struct err *e)
 
 int apply_load_device(struct devctx *d, struct err *e)
 {
-	struct apply *ap = d->ap;
-	PGresult *res = NULL;
-	char bid[32], aad[200];
-	int rc = -1;
-	snprintf(bid, sizeof(bid), "%lld", ap->b.id);
-	const char *p[] = { bid, d->lease.device_id };
-
 	if (load_steps(d, e) < 0)
 		return -1;
-	if (ledger_exec(ap->l, SQLQ_apply_device_context, 2, p, &res, e) < 0)
-		return -1;
-	if (PQntuples(res) != 1) {
-		err_set(e, ERR_INTERNAL, "device %s has no snapshot row", d->lease.device_id);
-		goto cleanup;
-	}
-	/* the snapshot document, with its keys */
-	d->snapdoc = cJSON_Parse(PQgetvalue(res, 0, 3));
-	if (!d->snapdoc) {
-		err_set(e, ERR_INTERNAL, "snapshot document of %s is not JSON", d->lease.device_id);
-		goto cleanup;
-	}
-	if (!PQgetisnull(res, 0, 4)) {
-		snapstore_aad(ap->b.snapshot_id, d->lease.device_id, aad, sizeof(aad));
-		if (open_sealed(ap->k, PQgetvalue(res, 0, 4), aad, d->snapdoc, e) < 0)
-			goto cleanup;
-	}
-	/* the device copy: the snapshot, or a fresher read */
-	if (!PQgetisnull(res, 0, 1)) {
-		d->copy = cJSON_Parse(PQgetvalue(res, 0, 1));
-		if (!d->copy) {
-			err_set(e, ERR_INTERNAL, "device copy of %s is not JSON",
-			        d->lease.device_id);
-			goto cleanup;
-		}
-		if (!PQgetisnull(res, 0, 2)) {
-			apply_copy_aad(ap->b.id, d->lease.device_id, aad, sizeof(aad));
-			if (open_sealed(ap->k, PQgetvalue(res, 0, 2), aad, d->copy, e) < 0)
-				goto cleanup;
-		}
-	} else {
-		d->copy = cJSON_Duplicate(d->snapdoc, true);
-	}
-	d->otaa = strcmp(PQgetvalue(res, 0, 5), "otaa") == 0;
-	const cJSON *dl = device_path_get(d->snapdoc, "mac_settings.schedule_downlinks");
-	if (cJSON_IsObject(dl))
-		dl = cJSON_GetObjectItem(dl, "value");
-	d->pre_downlinks = cJSON_IsBool(dl) ? cJSON_IsTrue(dl) : -1;
-	if (!PQgetisnull(res, 0, 6)) {
-		d->new_session = cJSON_CreateObject();
-		snprintf(aad, sizeof(aad), "new_session:%lld:%s", ap->b.id, d->lease.device_id);
-		if (open_sealed(ap->k, PQgetvalue(res, 0, 6), aad, d->new_session, e) < 0)
-			goto cleanup;
-	}
-	rc = 0;
-cleanup:
-	PQclear(res);
-	return rc;
+	return devcopy_load(d->ap->l, d->ap->k, &d->ap->b, d->lease.device_id, &d->dc, e);
 }
 
 static void devctx_clear_answers(struct devctx *d)
@@ -290,14 +117,8 @@ static void devctx_clear_answers(struct devctx *d)
 void apply_devctx_free(struct devctx *d)
 {
 	devctx_clear_answers(d);
-	cJSON_Delete(d->copy);
-	cJSON_Delete(d->snapdoc);
-	cJSON_Delete(d->target);
-	cJSON_Delete(d->new_session);
-	if (d->have_split) {
-		device_split_release(&d->create);
-		device_split_release(&d->update);
-	}
+	devcopy_release(&d->dc);
+	target_doc_release(&d->td);
 	free(d);
 }
 
@@ -507,7 +328,8 @@ int apply_run(struct ledger *l, const struct secret_key *k, const struct apply_o
 	ap.k = k;
 	ap.o = o;
 	ap.st = st;
-	if (load_batch(&ap, e) < 0)
+	if (batch_load(l, o->batch, &ap.b, e) < 0 ||
+	    batch_check_deployments(&ap.b, o->source, o->target, e) < 0)
 		goto cleanup;
 	if (open_credentials(&ap, e) < 0)
 		goto cleanup;
@@ -586,8 +408,7 @@ int apply_run(struct ledger *l, const struct secret_key *k, const struct apply_o
 		*e = ap.ledger_err;
 		err_hint(e,
 		         "nothing is lost: every step was recorded before and after its call; once "
-		         "the "
-		         "ledger is back, run `ttsmig apply --batch %s` again to resume",
+		         "the ledger is back, run `ttsmig apply --batch %s` again to resume",
 		         ap.b.name);
 		goto cleanup;
 	}
@@ -609,6 +430,7 @@ cleanup:
 	tts_client_free(ap.tgt);
 	http_client_free(ap.http);
 	free(ap.owner);
+	batch_release(&ap.b);
 	return rc;
 }
 
@@ -626,13 +448,13 @@ int apply_dry_run(struct ledger *l, const struct secret_key *k, const struct app
 	ap.k = k;
 	ap.o = o;
 	ap.st = &st;
-	if (load_batch(&ap, e) < 0)
+	if (batch_load(l, o->batch, &ap.b, e) < 0)
 		return -1;
 	char bid[32];
 	snprintf(bid, sizeof(bid), "%lld", ap.b.id);
 	const char *p[] = { bid };
 	if (ledger_exec(l, SQLQ_apply_dry_devices, 1, p, &res, e) < 0)
-		return -1;
+		goto cleanup;
 	fprintf(out, "# dry run of batch %s (%s): no claim, no call; key material shown as %s\n",
 	        ap.b.name, device_scenario_name(ap.b.scenario), "[REDACTED]");
 	for (int i = 0; i < PQntuples(res); i++) {
@@ -658,5 +480,6 @@ int apply_dry_run(struct ledger *l, const struct secret_key *k, const struct app
 	rc = 0;
 cleanup:
 	PQclear(res);
+	batch_release(&ap.b);
 	return rc;
 }

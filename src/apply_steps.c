@@ -115,74 +115,12 @@ static void crash_point(const char *point, enum step_kind kind)
 
 static int ensure_target(struct devctx *d, struct err *e)
 {
-	struct apply *ap = d->ap;
-	if (d->have_split)
+	if (d->have_td)
 		return 0;
-	const char *hosts[8];
-	for (int i = 0; i < ap->b.nsource_hosts; i++)
-		hosts[i] = ap->b.source_hosts[i];
-	struct device_abp_session abp;
-	memset(&abp, 0, sizeof(abp));
-	struct device_target t = {
-		.application_id = ap->b.target_app,
-		.source_hosts = hosts,
-		.nsource_hosts = (size_t)ap->b.nsource_hosts,
-		.downlinks = d->pre_downlinks == 0 ? DEVICE_DL_FALSE : DEVICE_DL_DROP_FALSE,
-	};
-	for (int r = 0; r < REG_COUNT; r++)
-		t.host[r] = ap->b.target_host[r][0] ? ap->b.target_host[r] : NULL;
-	if (ap->b.scenario == DEVICE_SC_ABP_NEW) {
-		if (!d->new_session)
-			return err_set(e, ERR_INTERNAL, "abp-new device %s has no new session yet",
-			               dev_id(d));
-		abp.dev_addr = device_path_str(d->new_session, "dev_addr");
-		abp.app_s_key = device_path_str(d->new_session, "app_s_key");
-		abp.f_nwk_s_int_key = device_path_str(d->new_session, "f_nwk_s_int_key");
-		abp.s_nwk_s_int_key = device_path_str(d->new_session, "s_nwk_s_int_key");
-		abp.nwk_s_enc_key = device_path_str(d->new_session, "nwk_s_enc_key");
-		abp.session_key_id = device_path_str(d->new_session, "session_key_id");
-		t.abp_new = &abp;
-	}
-	if (device_transform(d->copy, ap->b.scenario, &t, &d->target, e) < 0)
+	if (target_doc_build(&d->ap->b, &d->dc, &d->td, e) < 0)
 		return -1;
-	if (device_split(d->target, DEVICE_IS_CREATE, &d->create, e) < 0)
-		return -1;
-	if (device_split(d->target, DEVICE_IS_UPDATE, &d->update, e) < 0) {
-		device_split_release(&d->create);
-		return -1;
-	}
-	d->have_split = true;
+	d->have_td = true;
 	return 0;
-}
-
-/*
- * The mask paths of a registry body (borrowed strings, NULL-terminated,
- * malloc'ed array).  A body with nothing but its identifiers (a device with
- * no AS fields, say) still creates the registry's record: its mask then
- * names the identifiers, which every Set accepts.
- */
-static const char **body_paths(const cJSON *body)
-{
-	static const char *const id_paths[] = { "ids.device_id",
-		                                "ids.application_ids.application_id", "ids.dev_eui",
-		                                "ids.join_eui" };
-	const cJSON *paths = device_path_get(body, "field_mask.paths");
-	int n = cJSON_GetArraySize(paths);
-	const char **v = xcalloc((size_t)n + 5, sizeof(*v));
-	int i = 0;
-	const cJSON *p;
-	cJSON_ArrayForEach(p, paths)
-	{
-		if (cJSON_IsString(p))
-			v[i++] = p->valuestring;
-	}
-	if (i == 0) {
-		const cJSON *ed = device_path_get(body, "end_device");
-		for (size_t k = 0; k < sizeof(id_paths) / sizeof(id_paths[0]); k++)
-			if (device_path_get(ed, id_paths[k]))
-				v[i++] = id_paths[k];
-	}
-	return v;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -484,7 +422,7 @@ static void fail_permanently(struct devctx *d, const struct err *why)
 	enum step_kind add[16];
 	int nadd = 0;
 	if (!in_restore && !d->restore_added)
-		nadd = scenario_restore_steps(d->otaa, target_touched, source_deleted, downlinks,
+		nadd = scenario_restore_steps(d->dc.otaa, target_touched, source_deleted, downlinks,
 		                              add, 16);
 	struct journal_outcome o = {
 		.result = JOURNAL_FAILED,
@@ -638,9 +576,9 @@ static void start_stop_downlinks(struct devctx *d)
 	snprintf(bid, sizeof(bid), "%lld", ap->b.id);
 	snprintf(att, sizeof(att), "%lld", d->lease.attempt);
 	const char *p[] = { bid, dev_id(d), att, ap->owner,
-		            d->pre_downlinks < 0 ? NULL
-		            : d->pre_downlinks   ? "t"
-		                                 : "f" };
+		            d->dc.pre_downlinks < 0 ? NULL
+		            : d->dc.pre_downlinks   ? "t"
+		                                    : "f" };
 	if (ledger_exec(ap->l, SQLQ_apply_set_pre_downlinks, 5, p, NULL, &e) < 0) {
 		apply_ledger_failed(ap, &e);
 		apply_release(d, "in_progress", 0);
@@ -687,15 +625,16 @@ static void complete_stop_downlinks(struct devctx *d)
 		settle(d);
 		return;
 	}
-	cJSON *pre = d->pre_downlinks < 0 ? cJSON_CreateNull() : cJSON_CreateBool(d->pre_downlinks);
+	cJSON *pre = d->dc.pre_downlinks < 0 ? cJSON_CreateNull()
+	                                     : cJSON_CreateBool(d->dc.pre_downlinks);
 	char *actions =
 	        note_actions("set", "source", REG_NS, "mac_settings.schedule_downlinks", pre);
 	char note[160];
 	snprintf(note, sizeof(note),
 	         "source NS: schedule_downlinks set to false (was %s); inverse: set it back",
-	         d->pre_downlinks < 0 ? "unset"
-	         : d->pre_downlinks   ? "true"
-	                              : "false");
+	         d->dc.pre_downlinks < 0 ? "unset"
+	         : d->dc.pre_downlinks   ? "true"
+	                                 : "false");
 	succeed(d, outcome_status(d->status[REG_NS], false), note, actions);
 	free(actions);
 }
@@ -704,8 +643,8 @@ static void complete_stop_downlinks(struct devctx *d)
 static uint8_t reread_set(const struct devctx *d)
 {
 	if (d->ap->b.scenario == DEVICE_SC_REJOIN)
-		return d->otaa ? DEVMAP_BIT(REG_JS) : 0;
-	return DEVMAP_BIT(REG_NS) | DEVMAP_BIT(REG_AS) | (d->otaa ? DEVMAP_BIT(REG_JS) : 0);
+		return d->dc.otaa ? DEVMAP_BIT(REG_JS) : 0;
+	return DEVMAP_BIT(REG_NS) | DEVMAP_BIT(REG_AS) | (d->dc.otaa ? DEVMAP_BIT(REG_JS) : 0);
 }
 
 static void start_reread(struct devctx *d)
@@ -718,7 +657,7 @@ static void start_reread(struct devctx *d)
 	settle(d);
 }
 
-/* Save the current d->copy as the device copy (sealed keys). */
+/* Save the current d->dc.copy as the device copy (sealed keys). */
 static int save_copy(struct devctx *d, const char *origin, bool *fenced, struct err *e)
 {
 	cJSON *pub = NULL, *sec = NULL;
@@ -726,11 +665,11 @@ static int save_copy(struct devctx *d, const char *origin, bool *fenced, struct 
 	char *pubtext = NULL, *sectext = NULL;
 	char aad[200];
 	int rc = -1;
-	if (device_secrets_split(d->copy, &pub, &sec, e) < 0)
+	if (device_secrets_split(d->dc.copy, &pub, &sec, e) < 0)
 		goto cleanup;
 	pubtext = cJSON_PrintUnformatted(pub);
 	sectext = cJSON_PrintUnformatted(sec);
-	apply_copy_aad(d->ap->b.id, dev_id(d), aad, sizeof(aad));
+	devcopy_aad(d->ap->b.id, dev_id(d), aad, sizeof(aad));
 	if (secret_seal(d->ap->k, sectext, strlen(sectext), aad, &sealed, e) < 0)
 		goto cleanup;
 	rc = journal_save_copy(&d->j, pubtext, sealed.data, sealed.len, origin, fenced, e);
@@ -766,7 +705,7 @@ static void complete_reread(struct devctx *d)
 	}
 	/* the fresh registries replace their part of the copy */
 	struct device_split old;
-	if (device_split(d->copy, DEVICE_IS_CREATE, &old, &e) < 0) {
+	if (device_split(d->dc.copy, DEVICE_IS_CREATE, &old, &e) < 0) {
 		fail_permanently(d, &e);
 		return;
 	}
@@ -785,11 +724,11 @@ static void complete_reread(struct devctx *d)
 	cJSON *merged = m.doc;
 	m.doc = NULL;
 	device_merge_release(&m);
-	for (cJSON *c = d->copy->child; c; c = c->next)
+	for (cJSON *c = d->dc.copy->child; c; c = c->next)
 		if (c->string && !cJSON_GetObjectItem(merged, c->string))
 			cJSON_AddItemToObject(merged, c->string, cJSON_Duplicate(c, true));
-	cJSON_Delete(d->copy);
-	d->copy = merged;
+	cJSON_Delete(d->dc.copy);
+	d->dc.copy = merged;
 	bool fenced = false;
 	if (save_copy(d, "source_reread", &fenced, &e) < 0) {
 		apply_ledger_failed(d->ap, &e);
@@ -869,12 +808,12 @@ static void start_create_is(struct devctx *d)
 	}
 	if (d->resolving) {
 		d->phase = 1;
-		const char **paths = body_paths(d->update.body[REG_IS]);
+		const char **paths = target_doc_paths(d->td.update.body[REG_IS]);
 		get_device(d, true, REG_IS, paths);
 		free(paths);
 	} else {
 		d->phase = 2;
-		create_device(d, true, device_path_get(d->create.body[REG_IS], "end_device"));
+		create_device(d, true, device_path_get(d->td.create.body[REG_IS], "end_device"));
 	}
 	settle(d);
 }
@@ -907,11 +846,11 @@ static void complete_create_is(struct devctx *d)
 			d->phase = 2;
 			clear_answers(d);
 			create_device(d, true,
-			              device_path_get(d->create.body[REG_IS], "end_device"));
+			              device_path_get(d->td.create.body[REG_IS], "end_device"));
 			settle(d);
 			break;
 		}
-		if (differs(d->update.body[REG_IS], d->got[REG_IS], &why)) {
+		if (differs(d->td.update.body[REG_IS], d->got[REG_IS], &why)) {
 			if (d->remembered.cls == ERR_CONFLICT)
 				err_detail(&why, "the create answered: %s", d->remembered.primary);
 			fail_permanently(d, &why);
@@ -934,7 +873,7 @@ static void complete_create_is(struct devctx *d)
 			d->remembered = d->err[REG_IS];
 			d->phase = 3;
 			clear_answers(d);
-			const char **paths = body_paths(d->update.body[REG_IS]);
+			const char **paths = target_doc_paths(d->td.update.body[REG_IS]);
 			get_device(d, true, REG_IS, paths);
 			free(paths);
 			settle(d);
@@ -954,14 +893,14 @@ static void start_set(struct devctx *d)
 		fail_permanently(d, &e);
 		return;
 	}
-	const cJSON *body = d->create.body[r];
+	const cJSON *body = d->td.create.body[r];
 	if (!body) {
 		cJSON *o = cJSON_CreateObject();
 		cJSON_AddStringToObject(o, "skipped", "nothing for this registry");
 		finish_step(d, JOURNAL_SKIPPED, o, NULL, NULL);
 		return;
 	}
-	const char **paths = body_paths(body);
+	const char **paths = target_doc_paths(body);
 	if (d->resolving) {
 		d->phase = 1;
 		get_device(d, true, r, paths);
@@ -976,7 +915,7 @@ static void start_set(struct devctx *d)
 static void complete_set(struct devctx *d)
 {
 	enum registry r = reg_of(cur(d)->kind);
-	const cJSON *body = d->create.body[r];
+	const cJSON *body = d->td.create.body[r];
 	struct err why;
 	if (d->failed[r]) {
 		on_error(d, &d->err[r]);
@@ -985,7 +924,7 @@ static void complete_set(struct devctx *d)
 	if (d->phase == 1 && (d->absent[r] || differs(body, d->got[r], &why))) {
 		d->phase = 2;
 		clear_answers(d);
-		const char **paths = body_paths(body);
+		const char **paths = target_doc_paths(body);
 		set_device(d, true, r, device_path_get(body, "end_device"), paths);
 		free(paths);
 		settle(d);
@@ -1007,10 +946,10 @@ static void start_verify(struct devctx *d)
 		return;
 	}
 	for (int r = 0; r < REG_COUNT; r++) {
-		const cJSON *body = r == REG_IS ? d->update.body[REG_IS] : d->create.body[r];
+		const cJSON *body = r == REG_IS ? d->td.update.body[REG_IS] : d->td.create.body[r];
 		if (!body)
 			continue;
-		const char **paths = body_paths(body);
+		const char **paths = target_doc_paths(body);
 		get_device(d, true, (enum registry)r, paths);
 		free(paths);
 	}
@@ -1027,7 +966,7 @@ static void complete_verify(struct devctx *d)
 	}
 	cJSON *checked = cJSON_CreateArray();
 	for (int r = 0; r < REG_COUNT; r++) {
-		const cJSON *body = r == REG_IS ? d->update.body[REG_IS] : d->create.body[r];
+		const cJSON *body = r == REG_IS ? d->td.update.body[REG_IS] : d->td.create.body[r];
 		if (!body)
 			continue;
 		if (d->absent[r]) {
@@ -1137,7 +1076,7 @@ static void start_await_reflash(struct devctx *d)
 
 static void start_new_session(struct devctx *d)
 {
-	if (d->new_session) {
+	if (d->dc.new_session) {
 		cJSON *o = cJSON_CreateObject();
 		cJSON_AddStringToObject(o, "found", "new session made by an earlier attempt");
 		succeed(d, o, NULL, NULL);
@@ -1201,7 +1140,7 @@ static void complete_new_session(struct devctx *d)
 	cJSON_AddStringToObject(s, "dev_addr", addr);
 	cJSON_AddStringToObject(s, "app_s_key", k1);
 	cJSON_AddStringToObject(s, "f_nwk_s_int_key", k2);
-	if (device_is_lorawan_1_1(d->copy)) {
+	if (device_is_lorawan_1_1(d->dc.copy)) {
 		cJSON_AddStringToObject(s, "s_nwk_s_int_key", k3);
 		cJSON_AddStringToObject(s, "nwk_s_enc_key", k4);
 	}
@@ -1214,7 +1153,7 @@ static void complete_new_session(struct devctx *d)
 	cJSON_Delete(s);
 	char aad[200];
 	struct buf sealed = BUF_INIT, hexb = BUF_INIT;
-	snprintf(aad, sizeof(aad), "new_session:%lld:%s", ap->b.id, dev_id(d));
+	devcopy_session_aad(ap->b.id, dev_id(d), aad, sizeof(aad));
 	PGresult *res = NULL;
 	int rc = secret_seal(ap->k, text, strlen(text), aad, &sealed, &e);
 	mem_wipe(text, strlen(text));
@@ -1250,12 +1189,12 @@ static void complete_new_session(struct devctx *d)
 	}
 	PQclear(res);
 	buf_release(&stored);
-	d->new_session = cJSON_Parse(plain.data);
+	d->dc.new_session = cJSON_Parse(plain.data);
 	buf_release_secret(&plain);
 	if (ap->cred) {
-		cJSON *line = cJSON_Duplicate(d->new_session, true);
+		cJSON *line = cJSON_Duplicate(d->dc.new_session, true);
 		cJSON_AddStringToObject(line, "device_id", dev_id(d));
-		const char *eui = device_path_str(d->copy, "ids.dev_eui");
+		const char *eui = device_path_str(d->dc.copy, "ids.dev_eui");
 		if (eui)
 			cJSON_AddStringToObject(line, "dev_eui", eui);
 		cJSON_AddStringToObject(line, "application_id", ap->b.target_app);
@@ -1267,14 +1206,15 @@ static void complete_new_session(struct devctx *d)
 		free(t);
 	}
 	cJSON *out = cJSON_CreateObject();
-	cJSON_AddStringToObject(out, "new_dev_addr", device_path_str(d->new_session, "dev_addr"));
+	cJSON_AddStringToObject(out, "new_dev_addr",
+	                        device_path_str(d->dc.new_session, "dev_addr"));
 	succeed(d, out, NULL, NULL);
 }
 
 static void start_confirm_gone(struct devctx *d)
 {
 	for (int r = 0; r < REG_COUNT; r++) {
-		if (r == REG_JS && !d->otaa)
+		if (r == REG_JS && !d->dc.otaa)
 			continue;
 		get_device(d, true, (enum registry)r, is_ids_mask);
 	}
@@ -1290,7 +1230,7 @@ static void complete_confirm_gone(struct devctx *d)
 		return;
 	}
 	for (int r = 0; r < REG_COUNT; r++) {
-		if (r == REG_JS && !d->otaa)
+		if (r == REG_JS && !d->dc.otaa)
 			continue;
 		if (!d->absent[r]) {
 			err_set(&why, ERR_REFUSED,
@@ -1312,7 +1252,7 @@ static void start_restore(struct devctx *d)
 	enum registry r = reg_of(cur(d)->kind);
 	struct device_split s;
 	struct err e;
-	if (device_split(d->copy, DEVICE_IS_CREATE, &s, &e) < 0) {
+	if (device_split(d->dc.copy, DEVICE_IS_CREATE, &s, &e) < 0) {
 		fail_permanently(d, &e);
 		return;
 	}
@@ -1328,7 +1268,7 @@ static void start_restore(struct devctx *d)
 		d->phase = 2;
 		create_device(d, false, device_path_get(body, "end_device"));
 	} else {
-		const char **paths = body_paths(body);
+		const char **paths = target_doc_paths(body);
 		set_device(d, false, r, device_path_get(body, "end_device"), paths);
 		free(paths);
 	}
@@ -1367,9 +1307,9 @@ static void complete_restore(struct devctx *d)
 static void start_restore_downlinks(struct devctx *d)
 {
 	cJSON *doc = cJSON_CreateObject();
-	if (d->pre_downlinks >= 0) {
+	if (d->dc.pre_downlinks >= 0) {
 		cJSON *ms = cJSON_AddObjectToObject(doc, "mac_settings");
-		cJSON_AddBoolToObject(ms, "schedule_downlinks", d->pre_downlinks);
+		cJSON_AddBoolToObject(ms, "schedule_downlinks", d->dc.pre_downlinks);
 	}
 	/* unset before: the mask without a value clears it back to the default */
 	set_device(d, false, REG_NS, doc, downlinks_mask);
@@ -1385,9 +1325,9 @@ static void complete_restore_downlinks(struct devctx *d)
 	}
 	char note[160];
 	snprintf(note, sizeof(note), "source NS: schedule_downlinks back to %s",
-	         d->pre_downlinks < 0 ? "unset (enabled)"
-	         : d->pre_downlinks   ? "true"
-	                              : "false");
+	         d->dc.pre_downlinks < 0 ? "unset (enabled)"
+	         : d->dc.pre_downlinks   ? "true"
+	                                 : "false");
 	succeed(d, outcome_status(d->status[REG_NS], false), note, NULL);
 }
 
@@ -1549,7 +1489,7 @@ void steps_describe(struct devctx *d, FILE *out)
 	struct err e;
 	char path[256];
 	const char *src = d->ap->b.source_app, *tgt = d->ap->b.target_app;
-	bool target_ok = d->ap->b.scenario == DEVICE_SC_ABP_NEW && !d->new_session
+	bool target_ok = d->ap->b.scenario == DEVICE_SC_ABP_NEW && !d->dc.new_session
 	                         ? false
 	                         : ensure_target(d, &e) == 0;
 	for (int i = 0; i < d->nsteps; i++) {
@@ -1597,7 +1537,7 @@ void steps_describe(struct devctx *d, FILE *out)
 			snprintf(path, sizeof(path), "/applications/%s/devices", tgt);
 			if (target_ok)
 				describe_call(out, "POST", "target", REG_IS, path,
-				              d->create.body[REG_IS]);
+				              d->td.create.body[REG_IS]);
 			else
 				fprintf(out,
 				        "    POST target %s (body once the new session exists)\n",
@@ -1607,8 +1547,8 @@ void steps_describe(struct devctx *d, FILE *out)
 		case STEP_TARGET_SET_NS:
 		case STEP_TARGET_SET_AS:
 			snprintf(path, sizeof(path), "/applications/%s/devices/%s", tgt, dev_id(d));
-			if (target_ok && d->create.body[r])
-				describe_call(out, "PUT", "target", r, path, d->create.body[r]);
+			if (target_ok && d->td.create.body[r])
+				describe_call(out, "PUT", "target", r, path, d->td.create.body[r]);
 			else if (target_ok)
 				fprintf(out, "    (nothing to set)\n");
 			else

@@ -12,36 +12,25 @@
 #include <cJSON.h>
 
 #include "ttsmig/apply.h"
+#include "ttsmig/batch.h"
+#include "ttsmig/devcopy.h"
 #include "ttsmig/device.h"
 #include "ttsmig/http.h"
 #include "ttsmig/journal.h"
 #include "ttsmig/lease.h"
 #include "ttsmig/scenario.h"
 #include "ttsmig/smap.h"
+#include "ttsmig/target_doc.h"
 #include "ttsmig/tts.h"
 
 #define APPLY_MAX_STEPS 48
-
-/* The batch, as frozen at plan time. */
-struct apply_batch {
-	long long id;
-	long long snapshot_id;
-	char name[128];
-	char target_app[64];
-	char source_app[64];
-	enum device_scenario scenario;
-	bool cleanup_delete;
-	char source_hosts[8][256];
-	int nsource_hosts;
-	char target_host[REG_COUNT][256]; /* what the target's devices get as server addresses */
-};
 
 struct apply {
 	struct ledger *l;
 	const struct secret_key *k;
 	const struct apply_opts *o;
 	struct apply_stats *st;
-	struct apply_batch b;
+	struct batch b;
 	struct http_client *http;
 	struct tts_client *src;
 	struct tts_client *tgt;
@@ -71,16 +60,10 @@ struct devctx {
 	struct journal_ctx j;
 	struct stepinfo steps[APPLY_MAX_STEPS];
 	int nsteps;
-	int cur; /* index of the current step */
-	bool otaa;
-	cJSON *copy;                /* the device copy, key material included (owned) */
-	cJSON *snapdoc;             /* the snapshot document, key material included (owned) */
-	int pre_downlinks;          /* source schedule_downlinks before ttsmig: -1 unset, 0, 1 */
-	cJSON *target;              /* the copy transformed for the target (owned, lazily) */
-	struct device_split create; /* target bodies, IS create form */
-	struct device_split update; /* target bodies, IS update form (for masks) */
-	bool have_split;
-	cJSON *new_session; /* abp-new session (owned) or NULL */
+	int cur;              /* index of the current step */
+	struct devcopy dc;    /* the device copy, key material included */
+	struct target_doc td; /* what the target must hold (lazily, have_td) */
+	bool have_td;
 
 	/* the step in progress */
 	int phase;
@@ -116,7 +99,5 @@ void apply_release(struct devctx *d, const char *state, double retry_after_s);
 void apply_drop(struct devctx *d);
 /* apply.c: remember a ledger failure (the run stops). */
 void apply_ledger_failed(struct apply *ap, const struct err *e);
-/* apply.c: the AAD of a device copy sealed in device_migration. */
-void apply_copy_aad(long long batch_id, const char *device_id, char *out, size_t cap);
 
 #endif

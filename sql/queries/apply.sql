@@ -1,12 +1,5 @@
 -- Queries of src/apply.c and src/apply_steps.c: running a batch.
 
--- name: apply_batch
--- $1 batch name
-SELECT b.id, b.snapshot_id, b.target_app, b.scenario, b.source_cleanup, b.source_urls,
-       b.target_urls, b.params, b.params_hash, b.state, s.source_app
-  FROM ttsmig.batch b JOIN ttsmig.snapshot s ON s.id = b.snapshot_id
- WHERE b.name = $1;
-
 -- name: apply_live_owners
 -- $1 batch id: workers holding unexpired leases
 SELECT DISTINCT lease_owner FROM ttsmig.device_migration
@@ -41,15 +34,6 @@ UPDATE ttsmig.batch b SET state = 'finished'
                     WHERE dm.batch_id = b.id
                       AND dm.state IN ('pending', 'in_progress', 'awaiting_join',
                                        'awaiting_reflash', 'rolling_back'));
-
--- name: apply_device_context
--- $1 batch id, $2 device id
-SELECT dm.copy_origin, dm.copy_doc, dm.copy_secrets, sd.doc, sd.secrets, sd.activation,
-       dm.new_session, b.snapshot_id
-  FROM ttsmig.device_migration dm
-  JOIN ttsmig.batch b ON b.id = dm.batch_id
-  JOIN ttsmig.snapshot_device sd ON sd.snapshot_id = b.snapshot_id AND sd.device_id = dm.device_id
- WHERE dm.batch_id = $1 AND dm.device_id = $2;
 
 -- name: apply_set_pre_downlinks
 -- $1 batch, $2 device, $3 attempt, $4 owner, $5 value (boolean, NULL = unset)
