@@ -87,6 +87,7 @@ static int load_steps(struct devctx *d, struct err *e)
 		s->seq = (int)strtol(PQgetvalue(res, i, 0), NULL, 10);
 		s->kind = (enum step_kind)kind;
 		s->restore = strcmp(PQgetvalue(res, i, 1), "restore") == 0;
+		s->rollback = strcmp(PQgetvalue(res, i, 1), "rollback") == 0;
 		snprintf(s->state, sizeof(s->state), "%s", PQgetvalue(res, i, 5));
 		if (s->restore)
 			d->restore_added = true;
@@ -161,6 +162,7 @@ void apply_drop(struct devctx *d)
 static int claim_more(struct apply *ap, struct err *e)
 {
 	static const char *const states_normal[] = { "pending", "in_progress", "awaiting_join" };
+	static const char *const states_rollback[] = { "rolling_back" };
 	static const char *const states_reflash[] = { "pending", "in_progress", "awaiting_join",
 		                                      "awaiting_reflash" };
 	int want = (ap->o->concurrency > 0 ? ap->o->concurrency : 16) - ap->nheld;
@@ -168,10 +170,12 @@ static int claim_more(struct apply *ap, struct err *e)
 	int n = 0;
 	if (want <= 0 || ap->stop_claiming)
 		return 0;
-	if (lease_claim(ap->l, ap->b.id, ap->owner, ap->lease_s, want,
-	                ap->o->confirm_reflashed ? states_reflash : states_normal,
-	                ap->o->confirm_reflashed ? 4 : 3, ap->o->devices, ap->o->ndevices, &ls, &n,
-	                e) < 0)
+	const char *const *states = ap->o->rollback            ? states_rollback
+	                            : ap->o->confirm_reflashed ? states_reflash
+	                                                       : states_normal;
+	int nstates = ap->o->rollback ? 1 : ap->o->confirm_reflashed ? 4 : 3;
+	if (lease_claim(ap->l, ap->b.id, ap->owner, ap->lease_s, want, states, nstates,
+	                ap->o->devices, ap->o->ndevices, &ls, &n, e) < 0)
 		return -1;
 	for (int i = 0; i < n; i++) {
 		struct devctx *d = xcalloc(1, sizeof(*d));
@@ -293,7 +297,7 @@ static void read_counts(struct apply *ap)
 		return;
 	struct apply_stats *st = ap->st;
 	st->total = st->n_done = st->n_failed = st->n_restored = st->n_awaiting = st->n_pending =
-	        st->n_refused = 0;
+	        st->n_refused = st->n_rolled_back = st->n_rolling_back = 0;
 	for (int i = 0; i < PQntuples(res); i++) {
 		const char *s = PQgetvalue(res, i, 0);
 		long n = strtol(PQgetvalue(res, i, 1), NULL, 10);
@@ -308,6 +312,10 @@ static void read_counts(struct apply *ap)
 			st->n_awaiting += n;
 		else if (strcmp(s, "refused") == 0)
 			st->n_refused += n;
+		else if (strcmp(s, "rolled_back") == 0)
+			st->n_rolled_back += n;
+		else if (strcmp(s, "rolling_back") == 0)
+			st->n_rolling_back += n;
 		else if (strcmp(s, "pending") == 0 || strcmp(s, "in_progress") == 0)
 			st->n_pending += n;
 	}
@@ -362,8 +370,10 @@ int apply_run(struct ledger *l, const struct secret_key *k, const struct apply_o
 		goto cleanup;
 
 	read_counts(&ap);
-	progress_start(&pr, "apply",
-	               st->total - st->n_refused - st->n_done - st->n_failed - st->n_restored,
+	progress_start(&pr, o->rollback ? "rollback" : "apply",
+	               o->rollback ? st->n_rolling_back
+	                           : st->total - st->n_refused - st->n_done - st->n_failed -
+	                                     st->n_restored - st->n_rolled_back,
 	               o->progress);
 	pr.other_label = "awaiting";
 	/* renew well inside the lease (a third of it, at most every 20 s) */

@@ -270,12 +270,16 @@ static void next_step(struct devctx *d)
 /* The state a device ends in after its last step. */
 static const char *final_state(const struct devctx *d)
 {
+	bool rollback = false, source_back = false;
+	for (int i = 0; i < d->nsteps; i++) {
+		rollback |= d->steps[i].rollback;
+		source_back |= d->steps[i].restore && d->steps[i].kind == STEP_SOURCE_RESTORE_IS;
+	}
+	if (rollback)
+		return "rolled_back";
 	if (!d->restore_added)
 		return "done";
-	for (int i = 0; i < d->nsteps; i++)
-		if (d->steps[i].kind == STEP_SOURCE_RESTORE_IS)
-			return "restored";
-	return "failed";
+	return source_back ? "restored" : "failed";
 }
 
 static void finish_step(struct devctx *d, enum journal_result r, cJSON *outcome, const char *note,
@@ -294,7 +298,7 @@ static void finish_step(struct devctx *d, enum journal_result r, cJSON *outcome,
 	out = cJSON_PrintUnformatted(outcome);
 	cJSON_Delete(outcome);
 	const char *state = last ? final_state(d) : NULL;
-	if (last && d->restore_added)
+	if (last && d->restore_added && strcmp(state, "rolled_back") != 0)
 		errjson = steps_error_json(&d->first_failure);
 	struct journal_outcome o = {
 		.result = r,
@@ -311,7 +315,7 @@ static void finish_step(struct devctx *d, enum journal_result r, cJSON *outcome,
 	free(errjson);
 	if (rc < 0) {
 		apply_ledger_failed(ap, &e);
-		apply_release(d, "in_progress", 0);
+		apply_release(d, d->lease.state, 0);
 		return;
 	}
 	if (fenced) {
@@ -328,6 +332,9 @@ static void finish_step(struct devctx *d, enum journal_result r, cJSON *outcome,
 	if (strcmp(state, "done") == 0) {
 		ap->st->done++;
 		log_ctx(LOG_DEBUG, ap->b.source_app, dev_id(d), "done");
+	} else if (strcmp(state, "rolled_back") == 0) {
+		ap->st->rolled_back++;
+		log_ctx(LOG_INFO, ap->b.source_app, dev_id(d), "rolled back: back on the source");
 	} else {
 		ap->st->failed++;
 		if (strcmp(state, "restored") == 0) {
@@ -377,7 +384,7 @@ static void retry_later(struct devctx *d, const struct err *why)
 	ap->st->retry_later++;
 	log_ctx(LOG_WARN, ap->b.source_app, dev_id(d), "%s: %s; will be tried again by a later run",
 	        step_def_of(cur(d)->kind)->name, why->primary);
-	apply_release(d, "in_progress",
+	apply_release(d, d->lease.state,
 	              ap->o->retry_delay_s > 0 ? ap->o->retry_delay_s : RETRY_DELAY_S);
 }
 
@@ -393,7 +400,7 @@ static void fail_permanently(struct devctx *d, const struct err *why)
 	struct err e;
 	bool fenced = false;
 	char *ej = steps_error_json(why);
-	bool in_restore = cur(d)->restore;
+	bool in_restore = cur(d)->restore || cur(d)->rollback;
 
 	if (!in_restore)
 		d->first_failure = *why;
@@ -403,8 +410,9 @@ static void fail_permanently(struct devctx *d, const struct err *why)
 	bool target_touched = false, source_deleted = false, downlinks = false;
 	for (int i = 0; i < d->nsteps; i++) {
 		const struct stepinfo *s = &d->steps[i];
-		if (i == d->cur || s->restore || !stepstate_is(s, "succeeded", "started"))
-			if (!(i != d->cur && !s->restore && strcmp(s->state, "failed") == 0))
+		bool undo = s->restore || s->rollback;
+		if (i == d->cur || undo || !stepstate_is(s, "succeeded", "started"))
+			if (!(i != d->cur && !undo && strcmp(s->state, "failed") == 0))
 				continue;
 		switch (s->kind) {
 		case STEP_SOURCE_STOP_DOWNLINKS: downlinks = true; break;
@@ -438,7 +446,7 @@ static void fail_permanently(struct devctx *d, const struct err *why)
 	free(ej);
 	if (rc < 0) {
 		apply_ledger_failed(ap, &e);
-		apply_release(d, "in_progress", 0);
+		apply_release(d, d->lease.state, 0);
 		return;
 	}
 	if (fenced) {
@@ -490,7 +498,7 @@ static void fail_permanently(struct devctx *d, const struct err *why)
 	if (rc < 0) {
 		PQclear(res);
 		apply_ledger_failed(ap, &e);
-		apply_release(d, "in_progress", 0);
+		apply_release(d, d->lease.state, 0);
 		return;
 	}
 	PQclear(res);
@@ -581,7 +589,7 @@ static void start_stop_downlinks(struct devctx *d)
 		                                    : "f" };
 	if (ledger_exec(ap->l, SQLQ_apply_set_pre_downlinks, 5, p, NULL, &e) < 0) {
 		apply_ledger_failed(ap, &e);
-		apply_release(d, "in_progress", 0);
+		apply_release(d, d->lease.state, 0);
 		return;
 	}
 	if (d->resolving) {
@@ -732,7 +740,7 @@ static void complete_reread(struct devctx *d)
 	bool fenced = false;
 	if (save_copy(d, "source_reread", &fenced, &e) < 0) {
 		apply_ledger_failed(d->ap, &e);
-		apply_release(d, "in_progress", 0);
+		apply_release(d, d->lease.state, 0);
 		return;
 	}
 	if (fenced) {
@@ -1002,7 +1010,7 @@ static void pass_wait(struct devctx *d, enum journal_result r, cJSON *outcome)
 		if (journal_step_start(&d->j, cur(d)->seq, NULL, &fenced, &e) < 0) {
 			cJSON_Delete(outcome);
 			apply_ledger_failed(d->ap, &e);
-			apply_release(d, "in_progress", 0);
+			apply_release(d, d->lease.state, 0);
 			return;
 		}
 		if (fenced) {
@@ -1170,7 +1178,7 @@ static void complete_new_session(struct devctx *d)
 	if (rc < 0) {
 		PQclear(res);
 		apply_ledger_failed(ap, &e);
-		apply_release(d, "in_progress", 0);
+		apply_release(d, d->lease.state, 0);
 		return;
 	}
 	if (PQntuples(res) != 1) {
@@ -1331,6 +1339,90 @@ static void complete_restore_downlinks(struct devctx *d)
 	succeed(d, outcome_status(d->status[REG_NS], false), note, NULL);
 }
 
+/* Rollback: read what the target holds into the device copy (it ran there). */
+static void start_target_reread(struct devctx *d)
+{
+	for (int r = 0; r < REG_COUNT; r++) {
+		if (r == REG_JS && !d->dc.otaa)
+			continue;
+		get_device(d, true, (enum registry)r, devmap_read_paths((enum registry)r, NULL));
+	}
+	settle(d);
+}
+
+static void complete_target_reread(struct devctx *d)
+{
+	struct apply *ap = d->ap;
+	struct err e;
+	const struct err *f = any_failure(d);
+	if (f) {
+		on_error(d, f);
+		return;
+	}
+	const cJSON *parts[REG_COUNT];
+	bool any = false;
+	for (int r = 0; r < REG_COUNT; r++) {
+		parts[r] = d->absent[r] ? NULL : d->got[r];
+		any |= parts[r] != NULL;
+	}
+	if (!any) {
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "target", "the device is not on the target");
+		succeed(d, o, NULL, NULL);
+		return;
+	}
+	struct device_merge m;
+	if (device_merge(parts, &m, &e) < 0) {
+		fail_permanently(d, &e);
+		return;
+	}
+	cJSON *copy = m.doc;
+	m.doc = NULL;
+	device_merge_release(&m);
+	/* back to the source's form: its application and its server addresses */
+	device_path_set(copy, "ids.application_ids.application_id",
+	                cJSON_CreateString(ap->b.source_app));
+	static const char *const addrs[] = { "network_server_address", "application_server_address",
+		                             "join_server_address" };
+	for (size_t i = 0; i < sizeof(addrs) / sizeof(addrs[0]); i++) {
+		const cJSON *old = cJSON_GetObjectItem(d->dc.copy, addrs[i]);
+		cJSON_DeleteItemFromObject(copy, addrs[i]);
+		if (old)
+			cJSON_AddItemToObject(copy, addrs[i], cJSON_Duplicate(old, true));
+	}
+	/* the session: the target's when the device kept its source session there
+	 * (its counters moved on), else the one it had on the source */
+	if (ap->b.scenario != DEVICE_SC_KEEP_SESSION && ap->b.scenario != DEVICE_SC_ABP_RESET) {
+		static const char *const sess[] = { "session", "pending_session", "mac_state",
+			                            "pending_mac_state" };
+		for (size_t i = 0; i < sizeof(sess) / sizeof(sess[0]); i++) {
+			const cJSON *old = cJSON_GetObjectItem(d->dc.copy, sess[i]);
+			cJSON_DeleteItemFromObject(copy, sess[i]);
+			if (old)
+				cJSON_AddItemToObject(copy, sess[i], cJSON_Duplicate(old, true));
+		}
+	}
+	/* what only the old copy has (e.g. fields the target does not keep) */
+	for (cJSON *c = d->dc.copy->child; c; c = c->next)
+		if (c->string && !cJSON_GetObjectItem(copy, c->string))
+			cJSON_AddItemToObject(copy, c->string, cJSON_Duplicate(c, true));
+	cJSON_Delete(d->dc.copy);
+	d->dc.copy = copy;
+	bool fenced = false;
+	if (save_copy(d, "target_read", &fenced, &e) < 0) {
+		apply_ledger_failed(ap, &e);
+		apply_release(d, "rolling_back", 0);
+		return;
+	}
+	if (fenced) {
+		apply_drop(d);
+		return;
+	}
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "device_copy", "target_read");
+	succeed(d, o, NULL, NULL);
+}
+
 /* ---------------------------------------------------------------------- */
 /* dispatch */
 
@@ -1384,6 +1476,7 @@ static const struct executor {
 	[STEP_SOURCE_RESTORE_NS] = { start_restore, complete_restore },
 	[STEP_SOURCE_RESTORE_AS] = { start_restore, complete_restore },
 	[STEP_SOURCE_RESTORE_DOWNLINKS] = { start_restore_downlinks, complete_restore_downlinks },
+	[STEP_TARGET_REREAD] = { start_target_reread, complete_target_reread },
 };
 
 static void kind_start(struct devctx *d)
@@ -1418,7 +1511,7 @@ static void step_begin(struct devctx *d)
 		return;
 	}
 	if (ap->ledger_failed) {
-		apply_release(d, "in_progress", 0);
+		apply_release(d, d->lease.state, 0);
 		return;
 	}
 	enum step_kind k = cur(d)->kind;
@@ -1441,7 +1534,7 @@ static void step_begin(struct devctx *d)
 	free(dt);
 	if (rc < 0) {
 		apply_ledger_failed(ap, &e);
-		apply_release(d, "in_progress", 0);
+		apply_release(d, d->lease.state, 0);
 		return;
 	}
 	if (fenced) {
@@ -1455,7 +1548,16 @@ static void step_begin(struct devctx *d)
 
 void steps_run_current(struct devctx *d)
 {
+	/* start where the ledger says (a rollback or restore skips what is left
+	 * of the apply phase); a device without a recorded next step starts at
+	 * its first unfinished step */
 	d->cur = 0;
+	for (int i = 0; i < d->nsteps; i++) {
+		if (d->steps[i].seq == d->lease.next_step) {
+			d->cur = i;
+			break;
+		}
+	}
 	step_begin(d);
 }
 

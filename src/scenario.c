@@ -30,6 +30,7 @@ static const struct step_def defs[STEP_KIND_COUNT] = {
 	{ STEP_SOURCE_RESTORE_NS, "source_restore_ns", "source", REG_NS },
 	{ STEP_SOURCE_RESTORE_AS, "source_restore_as", "source", REG_AS },
 	{ STEP_SOURCE_RESTORE_DOWNLINKS, "source_restore_downlinks", "source", REG_NS },
+	{ STEP_TARGET_REREAD, "target_reread", "target", -1 },
 };
 
 const struct step_def *step_def_of(enum step_kind k)
@@ -132,6 +133,21 @@ int scenario_restore_steps(bool otaa, bool target_touched, bool source_deleted,
 	}
 	if (downlinks_stopped)
 		s[n++] = STEP_SOURCE_RESTORE_DOWNLINKS;
+	int copy = n < cap ? n : cap;
+	memcpy(out, s, sizeof(s[0]) * (size_t)copy);
+	return n;
+}
+
+int scenario_rollback_steps(bool otaa, bool source_deleted, bool downlinks_stopped,
+                            enum step_kind *out, int cap)
+{
+	enum step_kind s[16];
+	enum step_kind rest[16];
+	int n = 0;
+	s[n++] = STEP_TARGET_REREAD;
+	int m = scenario_restore_steps(otaa, true, source_deleted, downlinks_stopped, rest, 16);
+	for (int i = 0; i < m; i++)
+		s[n++] = rest[i];
 	int copy = n < cap ? n : cap;
 	memcpy(out, s, sizeof(s[0]) * (size_t)copy);
 	return n;

@@ -21,6 +21,7 @@ static const struct command commands[] = {
 	{ "snapshot", cmd_snapshot, "copy source devices (keys sealed) into the ledger" },
 	{ "plan", cmd_plan, "freeze a batch: scenario, target, devices and their steps" },
 	{ "apply", cmd_apply, "run a planned batch (run again to resume)" },
+	{ "rollback", cmd_rollback, "put a batch's devices back on the source" },
 	{ "status", cmd_status, "devices per state, failures by error, what is in flight" },
 	{ NULL, NULL, NULL },
 };

@@ -49,6 +49,7 @@ struct apply_opts {
 	int retry_delay_s; /* wait before a device with retryable errors is tried
 	                                     again (default 300) */
 	int await_poll_s;  /* recheck awaiting devices within a run (default 300) */
+	bool rollback;     /* run the rollback steps (devices rolling_back) */
 };
 
 struct apply_stats {
@@ -56,6 +57,7 @@ struct apply_stats {
 	long done;        /* devices that reached `done` in this run */
 	long failed;      /* devices that failed for good in this run */
 	long restored;    /* of those, put back on the source */
+	long rolled_back; /* devices rolled back in this run */
 	long awaiting;    /* devices left awaiting a join or a re-flash */
 	long retry_later; /* devices left for a later run (retryable errors) */
 	long fenced;      /* devices dropped because another worker took them over */
@@ -66,7 +68,8 @@ struct apply_stats {
 	bool nothing_to_do;
 	double seconds;
 	/* the batch after the run */
-	long total, n_done, n_failed, n_restored, n_awaiting, n_pending, n_refused;
+	long total, n_done, n_failed, n_restored, n_awaiting, n_pending, n_refused, n_rolled_back,
+	        n_rolling_back;
 };
 
 int apply_run(struct ledger *l, const struct secret_key *k, const struct apply_opts *o,

@@ -51,6 +51,7 @@ struct stepinfo {
 	enum step_kind kind;
 	char state[12]; /* pending, started, succeeded, failed, skipped */
 	bool restore;   /* phase restore */
+	bool rollback;  /* phase rollback */
 };
 
 /* One device being worked on. */

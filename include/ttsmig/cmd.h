@@ -11,6 +11,7 @@ int cmd_ledger(int argc, char **argv);
 int cmd_snapshot(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
 int cmd_apply(int argc, char **argv);
+int cmd_rollback(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 
 #endif

@@ -62,6 +62,8 @@ enum step_kind {
 	STEP_SOURCE_RESTORE_NS,
 	STEP_SOURCE_RESTORE_AS,
 	STEP_SOURCE_RESTORE_DOWNLINKS,
+	/* rollback phase: added by `ttsmig rollback` */
+	STEP_TARGET_REREAD,
 	STEP_KIND_COUNT,
 };
 
@@ -93,6 +95,15 @@ int scenario_steps(enum device_scenario scenario, bool otaa, bool cleanup_delete
  */
 int scenario_restore_steps(bool otaa, bool target_touched, bool source_deleted,
                            bool downlinks_stopped, enum step_kind *out, int cap);
+
+/*
+ * The rollback steps of a migrated device, in order: read the target into
+ * the device copy (the device ran there: newer counters and nonces), delete
+ * it from the target and confirm it is gone, recreate it on the source if
+ * it was deleted there, give the source its downlinks back.
+ */
+int scenario_rollback_steps(bool otaa, bool source_deleted, bool downlinks_stopped,
+                            enum step_kind *out, int cap);
 
 /* Whether a scenario moves the device with its DevAddr (the gateways must
  * already be on the target: plan warns). */

@@ -19,262 +19,60 @@
 
 #include <cJSON.h>
 
-#include "simutil.h"
+#include "migfix.h"
 #include "ttsmig/exitcode.h"
 #include "ttsmig/mem.h"
 
-#define SRC_APP "ce-app"
-#define TGT_APP "cloud-app"
-
-struct fixture {
-	char *db;
-	char *dir;
-	struct su_sim *ce;
-	struct su_sim *cloud;
-	char *env[12];
-	int ndevices;
-};
-
-static int counter;
-
-static void set_env(struct fixture *f, int i, char *value)
-{
-	free(f->env[i]);
-	f->env[i] = value;
-}
-
-static int setup_n(void **state, int n)
-{
-	struct fixture *f = xcalloc(1, sizeof(*f));
-	char *tag = xasprintf("apply%d", counter++);
-	f->db = tu_db_name(tag);
-	char *ci = tu_fresh_db(tag);
-	free(tag);
-	f->dir = tu_tmpdir();
-	f->ndevices = n;
-	char count[16];
-	snprintf(count, sizeof(count), "%d", n);
-	const char *ce_args[] = { "--generate-devices",
-		                  count,
-		                  "--app",
-		                  SRC_APP,
-		                  "--gen-seed",
-		                  "7",
-		                  "--hostname",
-		                  "eu1.cloud.thethings.network",
-		                  NULL };
-	const char *cloud_args[] = { "--dev-addr-prefix", "0E000000/7", "--hostname",
-		                     "tenant.eu1.cloud.thethings.industries", NULL };
-	f->ce = su_start(ce_args);
-	f->cloud = su_start(cloud_args);
-	su_app(f->cloud, TGT_APP);
-	set_env(f, 0, xasprintf("TTSMIG_LEDGER=%s", ci));
-	set_env(f, 1, xasprintf("TTSMIG_SECRET_KEY_FILE=%s/secret.key", f->dir));
-	set_env(f, 2, xasprintf("TTSMIG_SOURCE_URL=%s", f->ce->base));
-	set_env(f, 3, xasprintf("TTSMIG_TARGET_URL=%s", f->cloud->base));
-	set_env(f, 4, xstrdup("TTSMIG_SOURCE_API_KEY=" SU_KEY));
-	set_env(f, 5, xstrdup("TTSMIG_TARGET_API_KEY=" SU_KEY));
-	set_env(f, 6, xstrdup("TTSMIG_SOURCE_HOSTNAMES=eu1.cloud.thethings.network"));
-	set_env(f, 7, xstrdup("TTSMIG_TARGET_HOSTNAMES=tenant.eu1.cloud.thethings.industries"));
-	set_env(f, 8, xstrdup("TTSMIG_LOG_LEVEL=warn"));
-	free(ci);
-	*state = f;
-	const char *init[] = { "ledger", "init", NULL };
-	const char *snap[] = { "snapshot", "--app", SRC_APP, "--name", "snap", NULL };
-	char *out = NULL, *err = NULL;
-	int rc = tu_run(init, (const char *const *)f->env, &out, &err);
-	if (rc == 0) {
-		free(out);
-		free(err);
-		rc = tu_run(snap, (const char *const *)f->env, &out, &err);
-	}
-	if (rc != 0)
-		fprintf(stderr, "setup: exit %d\n%s\n%s\n", rc, out, err);
-	free(out);
-	free(err);
-	return rc == 0 ? 0 : -1;
-}
-
 static int setup(void **state)
 {
-	return setup_n(state, 40);
+	return mf_setup(state, 40, "apply");
 }
 
 static int setup_200(void **state)
 {
-	return setup_n(state, 200);
+	return mf_setup(state, 200, "apply");
 }
 
 static int teardown(void **state)
 {
-	struct fixture *f = *state;
-	su_stop(f->ce);
-	su_stop(f->cloud);
-	for (int i = 0; i < 12; i++)
-		free(f->env[i]);
-	char *sql = xasprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", f->db);
-	tu_admin_sql("postgres", sql);
-	free(sql);
-	free(f->db);
-	free(f->dir);
-	free(f);
-	return 0;
-}
-
-static int run(struct fixture *f, const char *const *argv, char **out, char **err)
-{
-	return tu_run(argv, (const char *const *)f->env, out, err);
-}
-
-/* Run and expect an exit code; prints the output when it differs. */
-static void expect_run(struct fixture *f, const char *const *argv, int want)
-{
-	char *out = NULL, *err = NULL;
-	int rc = run(f, argv, &out, &err);
-	if (rc != want)
-		fail_msg("%s %s: exit %d, wanted %d\nstdout:\n%s\nstderr:\n%s", argv[0], argv[1],
-		         rc, want, out, err);
-	free(out);
-	free(err);
-}
-
-static char *q(struct fixture *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static char *q(struct fixture *f, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	char sql[2048];
-	vsnprintf(sql, sizeof(sql), fmt, ap);
-	va_end(ap);
-	return tu_sql_value(f->db, sql);
-}
-
-static long qn(struct fixture *f, const char *sql)
-{
-	char *v = tu_sql_value(f->db, sql);
-	long n = strtol(v, NULL, 10);
-	free(v);
-	return n;
-}
-
-static void plan(struct fixture *f, const char *batch, const char *scenario, const char *extra1,
-                 const char *extra2)
-{
-	const char *argv[] = { "plan",  "--snapshot", "snap",   "--batch", batch,  "--target-app",
-		               TGT_APP, "--scenario", scenario, extra1,    extra2, NULL };
-	char *out = NULL, *err = NULL;
-	int rc = run(f, argv, &out, &err);
-	if (rc != 0)
-		fail_msg("plan %s: exit %d\n%s\n%s", batch, rc, out, err);
-	free(out);
-	free(err);
-}
-
-/* The registry record of a device on a simulator (NULL when absent; owned). */
-static cJSON *record(struct su_sim *sim, const char *reg, const char *app, const char *dev)
-{
-	char *path = xasprintf("/raw/%s/%s/%s", reg, app, dev);
-	struct su_resp *r = su_ctl(sim, "GET", path, NULL);
-	free(path);
-	cJSON *j = r->status == 200 ? cJSON_Duplicate(r->json, true) : NULL;
-	su_free(r);
-	return j;
-}
-
-/* The node at a dotted path of j, or NULL. */
-static const cJSON *jget(const cJSON *j, const char *path)
-{
-	const cJSON *v = j;
-	const char *p = path;
-	while (v && *p) {
-		const char *dot = strchr(p, '.');
-		size_t len = dot ? (size_t)(dot - p) : strlen(p);
-		char key[128];
-		snprintf(key, sizeof(key), "%.*s", (int)len, p);
-		v = cJSON_GetObjectItem(v, key);
-		p = dot ? dot + 1 : p + len;
-	}
-	return v;
-}
-
-static const char *jstr(const cJSON *j, const char *path)
-{
-	const cJSON *v = jget(j, path);
-	return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-static double jnum(const cJSON *j, const char *path)
-{
-	const cJSON *v = jget(j, path);
-	return cJSON_IsNumber(v)   ? v->valuedouble
-	       : cJSON_IsString(v) ? strtod(v->valuestring, NULL)
-	                           : -1;
-}
-
-/* Every device of a batch in one state? */
-static void expect_states(struct fixture *f, const char *batch, const char *want)
-{
-	char *s = q(f,
-	            "SELECT string_agg(DISTINCT dm.state, ',') FROM ttsmig.device_migration dm "
-	            "JOIN ttsmig.batch b ON b.id = dm.batch_id WHERE b.name = '%s' AND dm.state <> "
-	            "'refused'",
-	            batch);
-	if (strcmp(s, want) != 0)
-		fail_msg("batch %s: states %s, wanted %s", batch, s, want);
-	free(s);
-}
-
-/* No device created twice on the target IS (simulator counter). */
-static void expect_single_creates(struct fixture *f)
-{
-	struct su_resp *r = su_ctl(f->cloud, "GET", "/counters?app=" TGT_APP, NULL);
-	su_expect(r, 200);
-	const cJSON *devs = su_get(r, "devices");
-	const cJSON *d;
-	cJSON_ArrayForEach(d, devs)
-	{
-		double n = jnum(d, "is_create_ok");
-		if (n > 1)
-			fail_msg("device %s was created %g times on the target IS", d->string, n);
-	}
-	su_free(r);
+	return mf_teardown(state);
 }
 
 /* ---------------------------------------------------------------------- */
 
 static void rejoin_waits_for_the_join_then_cleans_up(void **state)
 {
-	struct fixture *f = *state;
-	plan(f, "canary", "rejoin", "--canary", "3");
+	struct migfix *f = *state;
+	mf_plan(f, "canary", "rejoin", "--canary", "3");
 	const char *apply[] = { "apply", "--batch", "canary", NULL };
-	expect_run(f, apply, EXIT_PENDING);
-	expect_states(f, "canary", "awaiting_join");
-	char *devs = q(f, "SELECT string_agg(device_id, ' ' ORDER BY device_id) FROM "
-	                  "ttsmig.device_migration");
+	mf_expect_run(f, apply, EXIT_PENDING);
+	mf_expect_states(f, "canary", "awaiting_join");
+	char *devs = mf_q(f, "SELECT string_agg(device_id, ' ' ORDER BY device_id) FROM "
+	                     "ttsmig.device_migration");
 	char *first = xstrndup(devs, strcspn(devs, " "));
 
 	/* before the join: on both, downlinks off on the source, no session on the target */
-	cJSON *src_ns = record(f->ce, "ns", SRC_APP, first);
+	cJSON *src_ns = mf_record(f->ce, "ns", SRC_APP, first);
 	assert_non_null(src_ns);
 	cJSON *ms = cJSON_GetObjectItem(src_ns, "mac_settings");
 	assert_true(cJSON_IsFalse(cJSON_GetObjectItem(ms, "schedule_downlinks")));
 	cJSON_Delete(src_ns);
-	cJSON *tgt_ns = record(f->cloud, "ns", TGT_APP, first);
+	cJSON *tgt_ns = mf_record(f->cloud, "ns", TGT_APP, first);
 	assert_non_null(tgt_ns);
 	assert_null(cJSON_GetObjectItem(tgt_ns, "session"));
 	assert_null(cJSON_GetObjectItem(tgt_ns, "mac_state"));
 	cJSON_Delete(tgt_ns);
-	cJSON *tgt_is = record(f->cloud, "is", TGT_APP, first);
-	assert_string_equal(jstr(tgt_is, "network_server_address"),
+	cJSON *tgt_is = mf_record(f->cloud, "is", TGT_APP, first);
+	assert_string_equal(mf_jstr(tgt_is, "network_server_address"),
 	                    "tenant.eu1.cloud.thethings.industries");
-	assert_string_equal(jstr(tgt_is, "ids.application_ids.application_id"), TGT_APP);
+	assert_string_equal(mf_jstr(tgt_is, "ids.application_ids.application_id"), TGT_APP);
 	cJSON_Delete(tgt_is);
 	/* the target JS got the root key the source JS holds, and the nonces */
-	cJSON *src_js = record(f->ce, "js", SRC_APP, first);
-	cJSON *tgt_js = record(f->cloud, "js", TGT_APP, first);
-	assert_string_equal(jstr(src_js, "root_keys.app_key.key"),
-	                    jstr(tgt_js, "root_keys.app_key.key"));
-	assert_true(jnum(tgt_js, "last_join_nonce") == jnum(src_js, "last_join_nonce"));
+	cJSON *src_js = mf_record(f->ce, "js", SRC_APP, first);
+	cJSON *tgt_js = mf_record(f->cloud, "js", TGT_APP, first);
+	assert_string_equal(mf_jstr(src_js, "root_keys.app_key.key"),
+	                    mf_jstr(tgt_js, "root_keys.app_key.key"));
+	assert_true(mf_jnum(tgt_js, "last_join_nonce") == mf_jnum(src_js, "last_join_nonce"));
 	cJSON_Delete(src_js);
 	cJSON_Delete(tgt_js);
 
@@ -284,118 +82,119 @@ static void rejoin_waits_for_the_join_then_cleans_up(void **state)
 	su_expect(r, 200);
 	su_free(r);
 	free(path);
-	expect_run(f, apply, EXIT_PENDING);
-	char *st = q(f, "SELECT state FROM ttsmig.device_migration WHERE device_id = '%s'", first);
+	mf_expect_run(f, apply, EXIT_PENDING);
+	char *st =
+	        mf_q(f, "SELECT state FROM ttsmig.device_migration WHERE device_id = '%s'", first);
 	assert_string_equal(st, "done");
 	free(st);
 	for (int i = 0; i < 4; i++) {
 		const char *reg[] = { "is", "js", "ns", "as" };
-		cJSON *gone = record(f->ce, reg[i], SRC_APP, first);
+		cJSON *gone = mf_record(f->ce, reg[i], SRC_APP, first);
 		if (gone)
 			fail_msg("%s still on the source %s", first, reg[i]);
 	}
 	/* the others are forced through cleanup */
 	const char *force[] = { "apply", "--batch", "canary", "--cleanup-unjoined", NULL };
-	expect_run(f, force, EXIT_OK);
-	expect_states(f, "canary", "done");
-	long skipped = qn(
+	mf_expect_run(f, force, EXIT_OK);
+	mf_expect_states(f, "canary", "done");
+	long skipped = mf_qn(
 	        f,
 	        "SELECT count(*) FROM ttsmig.step WHERE kind = 'await_join' AND state = 'skipped'");
 	assert_int_equal(skipped, 2);
-	expect_single_creates(f);
+	mf_expect_single_creates(f);
 	free(first);
 	free(devs);
 }
 
 static void keep_session_carries_fresh_counters(void **state)
 {
-	struct fixture *f = *state;
-	plan(f, "keep", "keep-session", "--canary", "6");
-	char *dev =
-	        q(f, "SELECT min(device_id) FROM ttsmig.device_migration WHERE state = 'pending'");
+	struct migfix *f = *state;
+	mf_plan(f, "keep", "keep-session", "--canary", "6");
+	char *dev = mf_q(
+	        f, "SELECT min(device_id) FROM ttsmig.device_migration WHERE state = 'pending'");
 	/* the device keeps talking after the snapshot: the target must get the new counters */
 	char *path = xasprintf("/devices/%s/%s/uplink", SRC_APP, dev);
 	struct su_resp *r = su_ctl(f->ce, "POST", path, "{\"count\":25}");
 	su_expect(r, 200);
 	su_free(r);
 	free(path);
-	cJSON *before = record(f->ce, "ns", SRC_APP, dev);
-	double fcnt = jnum(before, "session.last_f_cnt_up");
-	const char *addr = jstr(before, "session.dev_addr");
+	cJSON *before = mf_record(f->ce, "ns", SRC_APP, dev);
+	double fcnt = mf_jnum(before, "session.last_f_cnt_up");
+	const char *addr = mf_jstr(before, "session.dev_addr");
 	char *addr_copy = xstrdup(addr);
 	cJSON_Delete(before);
 	assert_true(fcnt >= 25);
 
 	const char *apply[] = { "apply", "--batch", "keep", NULL };
-	expect_run(f, apply, EXIT_OK);
-	expect_states(f, "keep", "done");
-	cJSON *ns = record(f->cloud, "ns", TGT_APP, dev);
+	mf_expect_run(f, apply, EXIT_OK);
+	mf_expect_states(f, "keep", "done");
+	cJSON *ns = mf_record(f->cloud, "ns", TGT_APP, dev);
 	assert_non_null(ns);
-	assert_string_equal(jstr(ns, "session.dev_addr"), addr_copy);
-	assert_true(jnum(ns, "session.last_f_cnt_up") == fcnt);
+	assert_string_equal(mf_jstr(ns, "session.dev_addr"), addr_copy);
+	assert_true(mf_jnum(ns, "session.last_f_cnt_up") == fcnt);
 	cJSON_Delete(ns);
-	cJSON *as = record(f->cloud, "as", TGT_APP, dev);
-	assert_non_null(jstr(as, "session.keys.app_s_key.key"));
+	cJSON *as = mf_record(f->cloud, "as", TGT_APP, dev);
+	assert_non_null(mf_jstr(as, "session.keys.app_s_key.key"));
 	cJSON_Delete(as);
-	assert_null(record(f->ce, "ns", SRC_APP, dev));
-	assert_null(record(f->ce, "is", SRC_APP, dev));
+	assert_null(mf_record(f->ce, "ns", SRC_APP, dev));
+	assert_null(mf_record(f->ce, "is", SRC_APP, dev));
 	/* the copy taken before deletion is in the ledger */
-	char *origin =
-	        q(f, "SELECT copy_origin FROM ttsmig.device_migration WHERE device_id = '%s'", dev);
+	char *origin = mf_q(
+	        f, "SELECT copy_origin FROM ttsmig.device_migration WHERE device_id = '%s'", dev);
 	assert_string_equal(origin, "source_reread");
 	free(origin);
 	/* a finished batch is a no-op */
 	char *out = NULL, *err = NULL;
-	assert_int_equal(run(f, apply, &out, &err), EXIT_OK);
+	assert_int_equal(mf_run(f, apply, &out, &err), EXIT_OK);
 	assert_true(tu_contains(out, "nothing to do"));
 	free(out);
 	free(err);
-	expect_single_creates(f);
+	mf_expect_single_creates(f);
 	free(addr_copy);
 	free(dev);
 }
 
 static void abp_reset_sets_resets_f_cnt(void **state)
 {
-	struct fixture *f = *state;
-	plan(f, "abp", "abp-reset", NULL, NULL);
+	struct migfix *f = *state;
+	mf_plan(f, "abp", "abp-reset", NULL, NULL);
 	const char *apply[] = { "apply", "--batch", "abp", NULL };
-	expect_run(f, apply, EXIT_OK);
-	expect_states(f, "abp", "done");
-	char *dev = q(
+	mf_expect_run(f, apply, EXIT_OK);
+	mf_expect_states(f, "abp", "done");
+	char *dev = mf_q(
 	        f,
 	        "SELECT min(dm.device_id) FROM ttsmig.device_migration dm WHERE dm.state = 'done'");
 	assert_true(dev[0] != '\0');
-	cJSON *ns = record(f->cloud, "ns", TGT_APP, dev);
+	cJSON *ns = mf_record(f->cloud, "ns", TGT_APP, dev);
 	cJSON *ms = cJSON_GetObjectItem(ns, "mac_settings");
 	assert_true(cJSON_IsTrue(cJSON_GetObjectItem(ms, "resets_f_cnt")));
 	/* same DevAddr and keys, counters from zero (the NS builds a fresh MAC state) */
 	cJSON *src = NULL;
-	char *copy = q(f,
-	               "SELECT sd.doc->'session'->>'dev_addr' FROM ttsmig.snapshot_device sd "
-	               "WHERE sd.device_id = '%s'",
-	               dev);
-	assert_string_equal(jstr(ns, "session.dev_addr"), copy);
-	assert_true(jnum(ns, "session.last_f_cnt_up") <= 0);
+	char *copy = mf_q(f,
+	                  "SELECT sd.doc->'session'->>'dev_addr' FROM ttsmig.snapshot_device sd "
+	                  "WHERE sd.device_id = '%s'",
+	                  dev);
+	assert_string_equal(mf_jstr(ns, "session.dev_addr"), copy);
+	assert_true(mf_jnum(ns, "session.last_f_cnt_up") <= 0);
 	free(copy);
 	(void)src;
 	cJSON_Delete(ns);
-	assert_null(record(f->ce, "is", SRC_APP, dev));
+	assert_null(mf_record(f->ce, "is", SRC_APP, dev));
 	free(dev);
 }
 
 static void abp_new_writes_credentials_and_waits_for_reflash(void **state)
 {
-	struct fixture *f = *state;
-	plan(f, "new", "abp-new", NULL, NULL);
+	struct migfix *f = *state;
+	mf_plan(f, "new", "abp-new", NULL, NULL);
 	char *cred = xasprintf("%s/creds.jsonl", f->dir);
 	const char *apply[] = { "apply", "--batch", "new", "--credentials-file", cred, NULL };
-	expect_run(f, apply, EXIT_PENDING);
-	expect_states(f, "new", "awaiting_reflash");
+	mf_expect_run(f, apply, EXIT_PENDING);
+	mf_expect_states(f, "new", "awaiting_reflash");
 	struct stat st;
 	assert_int_equal(stat(cred, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0600);
-	long n = qn(
+	long n = mf_qn(
 	        f, "SELECT count(*) FROM ttsmig.device_migration WHERE state = 'awaiting_reflash'");
 	assert_true(n > 0);
 	FILE *fp = fopen(cred, "r");
@@ -404,28 +203,28 @@ static void abp_new_writes_credentials_and_waits_for_reflash(void **state)
 	while (fgets(line, sizeof(line), fp)) {
 		cJSON *j = cJSON_Parse(line);
 		assert_non_null(j);
-		const char *addr = jstr(j, "dev_addr");
+		const char *addr = mf_jstr(j, "dev_addr");
 		assert_non_null(addr);
 		/* a DevAddr of the target's block 0E000000/7 */
 		assert_true(addr[0] == '0' && (addr[1] == 'E' || addr[1] == 'F'));
-		assert_int_equal(strlen(jstr(j, "app_s_key")), 32);
+		assert_int_equal(strlen(mf_jstr(j, "app_s_key")), 32);
 		cJSON_Delete(j);
 		lines++;
 	}
 	fclose(fp);
 	assert_int_equal(lines, n);
 	/* the source still has them (downlinks off) until the operator confirms */
-	char *dev = q(f, "SELECT min(device_id) FROM ttsmig.device_migration WHERE state = "
-	                 "'awaiting_reflash'");
-	cJSON *src = record(f->ce, "is", SRC_APP, dev);
+	char *dev = mf_q(f, "SELECT min(device_id) FROM ttsmig.device_migration WHERE state = "
+	                    "'awaiting_reflash'");
+	cJSON *src = mf_record(f->ce, "is", SRC_APP, dev);
 	assert_non_null(src);
 	cJSON_Delete(src);
 	const char *confirm[] = {
 		"apply", "--batch", "new", "--credentials-file", cred, "--confirm-reflashed", NULL
 	};
-	expect_run(f, confirm, EXIT_OK);
-	expect_states(f, "new", "done");
-	assert_null(record(f->ce, "is", SRC_APP, dev));
+	mf_expect_run(f, confirm, EXIT_OK);
+	mf_expect_states(f, "new", "done");
+	assert_null(mf_record(f->ce, "is", SRC_APP, dev));
 	/* a re-run writes no second session */
 	fp = fopen(cred, "r");
 	long again = 0;
@@ -434,12 +233,13 @@ static void abp_new_writes_credentials_and_waits_for_reflash(void **state)
 	fclose(fp);
 	assert_int_equal(again, lines);
 	/* the sealed session is not in clear in the ledger */
-	char *clear = q(f, "SELECT string_agg(coalesce(outcome::text, ''), '') FROM ttsmig.step");
+	char *clear =
+	        mf_q(f, "SELECT string_agg(coalesce(outcome::text, ''), '') FROM ttsmig.step");
 	fp = fopen(cred, "r");
 	assert_non_null(fgets(line, sizeof(line), fp));
 	fclose(fp);
 	cJSON *j = cJSON_Parse(line);
-	assert_null(strstr(clear, jstr(j, "app_s_key")));
+	assert_null(strstr(clear, mf_jstr(j, "app_s_key")));
 	cJSON_Delete(j);
 	free(clear);
 	free(dev);
@@ -448,50 +248,52 @@ static void abp_new_writes_credentials_and_waits_for_reflash(void **state)
 
 static void a_target_refusal_restores_the_device_on_the_source(void **state)
 {
-	struct fixture *f = *state;
-	plan(f, "keep", "keep-session", "--canary", "2");
-	char *dev =
-	        q(f, "SELECT min(device_id) FROM ttsmig.device_migration WHERE state = 'pending'");
-	cJSON *src_is = record(f->ce, "is", SRC_APP, dev);
-	cJSON *src_ns = record(f->ce, "ns", SRC_APP, dev);
+	struct migfix *f = *state;
+	mf_plan(f, "keep", "keep-session", "--canary", "2");
+	char *dev = mf_q(
+	        f, "SELECT min(device_id) FROM ttsmig.device_migration WHERE state = 'pending'");
+	cJSON *src_is = mf_record(f->ce, "is", SRC_APP, dev);
+	cJSON *src_ns = mf_record(f->ce, "ns", SRC_APP, dev);
 	assert_non_null(src_is);
 	/* another tenant already registered the same EUIs on the target */
 	char *body = xasprintf(
 	        "{\"ids\":{\"device_id\":\"squatter\",\"application_ids\":{\"application_id\":"
 	        "\"other-app\"},\"dev_eui\":\"%s\",\"join_eui\":\"%s\"}}",
-	        jstr(src_is, "ids.dev_eui"), jstr(src_is, "ids.join_eui"));
+	        mf_jstr(src_is, "ids.dev_eui"), mf_jstr(src_is, "ids.join_eui"));
 	struct su_resp *r = su_ctl(f->cloud, "PUT", "/raw/is/other-app/squatter", body);
 	assert_true(r->status == 200 || r->status == 201);
 	su_free(r);
 	free(body);
 
 	const char *apply[] = { "apply", "--batch", "keep", NULL };
-	expect_run(f, apply, EXIT_PARTIAL);
-	char *st = q(f,
+	mf_expect_run(f, apply, EXIT_PARTIAL);
+	char *st =
+	        mf_q(f,
 	             "SELECT state || '|' || (last_error->>'class') FROM ttsmig.device_migration "
 	             "WHERE device_id = '%s'",
 	             dev);
 	assert_string_equal(st, "restored|conflict");
 	free(st);
 	/* back on the source, equal to the copy, with downlinks as before */
-	cJSON *back_is = record(f->ce, "is", SRC_APP, dev);
-	cJSON *back_ns = record(f->ce, "ns", SRC_APP, dev);
+	cJSON *back_is = mf_record(f->ce, "is", SRC_APP, dev);
+	cJSON *back_ns = mf_record(f->ce, "ns", SRC_APP, dev);
 	assert_non_null(back_is);
 	assert_non_null(back_ns);
-	assert_string_equal(jstr(back_ns, "session.dev_addr"), jstr(src_ns, "session.dev_addr"));
+	assert_string_equal(mf_jstr(back_ns, "session.dev_addr"),
+	                    mf_jstr(src_ns, "session.dev_addr"));
 	cJSON *ms = cJSON_GetObjectItem(back_ns, "mac_settings");
 	const cJSON *dl = cJSON_GetObjectItem(ms, "schedule_downlinks");
 	assert_true(dl == NULL || cJSON_IsTrue(dl));
 	/* and not on the target */
-	assert_null(record(f->cloud, "ns", TGT_APP, dev));
-	assert_null(record(f->cloud, "is", TGT_APP, dev));
+	assert_null(mf_record(f->cloud, "ns", TGT_APP, dev));
+	assert_null(mf_record(f->cloud, "is", TGT_APP, dev));
 	/* the create was refused, so nothing reached the target: no target deletes;
 	 * the source was deleted, so it is recreated, then its downlinks restored */
 	char *restore =
-	        q(f,
-	          "SELECT string_agg(kind || '=' || state, ',' ORDER BY seq) FROM ttsmig.step "
-	          "WHERE phase = 'restore' AND device_id = '%s'",
-	          dev);
+	        mf_q(f,
+	             "SELECT string_agg(kind || '=' || state, ',' ORDER BY seq) FROM ttsmig.step "
+	             "WHERE phase = 'restore' AND device_id = '%s'",
+	             dev);
 	assert_true(tu_contains(restore, "source_restore_is=succeeded"));
 	assert_true(tu_contains(restore, "source_restore_ns=succeeded"));
 	assert_true(tu_contains(restore, "source_restore_as=succeeded"));
@@ -504,16 +306,16 @@ static void a_target_refusal_restores_the_device_on_the_source(void **state)
 	cJSON_Delete(src_ns);
 	free(dev);
 	/* the other device went through */
-	long done = qn(f, "SELECT count(*) FROM ttsmig.device_migration WHERE state = 'done'");
+	long done = mf_qn(f, "SELECT count(*) FROM ttsmig.device_migration WHERE state = 'done'");
 	assert_int_equal(done, 1);
 }
 
 /* Crash at every step (three points each) and resume: the batch converges. */
-static void crash_everywhere_and_resume(struct fixture *f, const char *scenario, const char *batch,
+static void crash_everywhere_and_resume(struct migfix *f, const char *scenario, const char *batch,
                                         const char *const *kinds, int nkinds)
 {
 	static const char *const points[] = { "after_intent", "after_call", "after_outcome" };
-	plan(f, batch, scenario, "--canary", "2");
+	mf_plan(f, batch, scenario, "--canary", "2");
 	char *cred = xasprintf("%s/%s.creds", f->dir, batch);
 	const char *apply[] = { "apply",
 		                "--batch",
@@ -530,26 +332,26 @@ static void crash_everywhere_and_resume(struct fixture *f, const char *scenario,
 	for (int k = 0; k < nkinds; k++) {
 		for (int p = 0; p < 3; p++) {
 			char *hook = xasprintf("TTSMIG_CRASH_AT=%s:%s", points[p], kinds[k]);
-			set_env(f, 9, hook);
+			mf_set_env(f, 9, hook);
 			char *out = NULL, *err = NULL;
-			int rc = run(f, apply, &out, &err);
+			int rc = mf_run(f, apply, &out, &err);
 			if (rc == 128 + SIGKILL)
 				crashes++;
 			else if (rc != EXIT_OK)
 				fail_msg("%s at %s: exit %d\n%s", kinds[k], points[p], rc, err);
 			free(out);
 			free(err);
-			set_env(f, 9, NULL);
+			mf_set_env(f, 9, NULL);
 		}
 	}
 	/* finish whatever is left */
-	expect_run(f, apply, EXIT_OK);
-	expect_states(f, batch, "done");
+	mf_expect_run(f, apply, EXIT_OK);
+	mf_expect_states(f, batch, "done");
 	assert_true(crashes >= nkinds); /* each kind crashed at least once */
-	expect_single_creates(f);
+	mf_expect_single_creates(f);
 	/* no step succeeded twice */
-	long dup = qn(f, "SELECT count(*) FROM (SELECT device_id, step_seq FROM ttsmig.event "
-	                 "WHERE kind = 'step_succeeded' GROUP BY 1, 2 HAVING count(*) > 1) x");
+	long dup = mf_qn(f, "SELECT count(*) FROM (SELECT device_id, step_seq FROM ttsmig.event "
+	                    "WHERE kind = 'step_succeeded' GROUP BY 1, 2 HAVING count(*) > 1) x");
 	assert_int_equal(dup, 0);
 	free(cred);
 }
@@ -589,7 +391,7 @@ static void crashes_during_abp_new_converge(void **state)
 		                             "target_create_is",      "target_set_ns",
 		                             "target_set_as",         "verify_target",
 		                             "source_delete_ns",      "source_delete_is" };
-	struct fixture *f = *state;
+	struct migfix *f = *state;
 	crash_everywhere_and_resume(f, "abp-new", "crash-new", kinds, 8);
 	/* one new session per device, whatever the crashes: the ledger's is kept */
 	char *cred = xasprintf("%s/crash-new.creds", f->dir);
@@ -603,7 +405,7 @@ static void crashes_during_abp_new_converge(void **state)
 	int n = 0;
 	while (fgets(line, sizeof(line), fp) && n < 64) {
 		cJSON *j = cJSON_Parse(line);
-		const char *dev = jstr(j, "device_id"), *addr = jstr(j, "dev_addr");
+		const char *dev = mf_jstr(j, "device_id"), *addr = mf_jstr(j, "dev_addr");
 		for (int i = 0; i < n; i++)
 			if (strcmp(seen[i].dev, dev) == 0 && strcmp(seen[i].addr, addr) != 0)
 				fail_msg("device %s got two sessions (%s, %s)", dev, seen[i].addr,
@@ -617,9 +419,9 @@ static void crashes_during_abp_new_converge(void **state)
 	assert_true(n >= 2);
 	/* the target holds the DevAddr written to the file */
 	for (int i = 0; i < n; i++) {
-		cJSON *ns = record(f->cloud, "ns", TGT_APP, seen[i].dev);
+		cJSON *ns = mf_record(f->cloud, "ns", TGT_APP, seen[i].dev);
 		assert_non_null(ns);
-		assert_string_equal(jstr(ns, "session.dev_addr"), seen[i].addr);
+		assert_string_equal(mf_jstr(ns, "session.dev_addr"), seen[i].addr);
 		cJSON_Delete(ns);
 	}
 	free(cred);
@@ -627,8 +429,8 @@ static void crashes_during_abp_new_converge(void **state)
 
 static void sigint_stops_cleanly_and_a_rerun_resumes(void **state)
 {
-	struct fixture *f = *state;
-	plan(f, "int", "keep-session", "--canary", "6");
+	struct migfix *f = *state;
+	mf_plan(f, "int", "keep-session", "--canary", "6");
 	struct su_resp *r = su_ctl(f->cloud, "PUT", "/config", "{\"latency_ms\":300}");
 	su_expect(r, 200);
 	su_free(r);
@@ -646,8 +448,8 @@ static void sigint_stops_cleanly_and_a_rerun_resumes(void **state)
 		_exit(127);
 	}
 	for (int i = 0; i < 500; i++) {
-		if (qn(f, "SELECT count(*) FROM ttsmig.step WHERE kind = 'target_create_is' "
-		          "AND state = 'started'") > 0)
+		if (mf_qn(f, "SELECT count(*) FROM ttsmig.step WHERE kind = 'target_create_is' "
+		             "AND state = 'started'") > 0)
 			break;
 		usleep(10 * 1000);
 	}
@@ -657,9 +459,9 @@ static void sigint_stops_cleanly_and_a_rerun_resumes(void **state)
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), EXIT_INTERRUPTED);
 	/* the steps in flight were finished and recorded, the leases given back */
-	long started = qn(f, "SELECT count(*) FROM ttsmig.step WHERE state = 'started'");
-	long held =
-	        qn(f, "SELECT count(*) FROM ttsmig.device_migration WHERE lease_owner IS NOT NULL");
+	long started = mf_qn(f, "SELECT count(*) FROM ttsmig.step WHERE state = 'started'");
+	long held = mf_qn(
+	        f, "SELECT count(*) FROM ttsmig.device_migration WHERE lease_owner IS NOT NULL");
 	assert_int_equal(started, 0);
 	assert_int_equal(held, 0);
 	char buf[8192];
@@ -671,15 +473,15 @@ static void sigint_stops_cleanly_and_a_rerun_resumes(void **state)
 	r = su_ctl(f->cloud, "PUT", "/config", "{\"latency_ms\":0}");
 	su_free(r);
 	const char *apply[] = { "apply", "--batch", "int", NULL };
-	expect_run(f, apply, EXIT_OK);
-	expect_states(f, "int", "done");
+	mf_expect_run(f, apply, EXIT_OK);
+	mf_expect_states(f, "int", "done");
 	free(log);
 }
 
 static void a_frozen_worker_is_fenced_out(void **state)
 {
-	struct fixture *f = *state;
-	plan(f, "two", "rejoin", "--canary", "8");
+	struct migfix *f = *state;
+	mf_plan(f, "two", "rejoin", "--canary", "8");
 	/* the target is slow, so worker A is mid-step when it is frozen */
 	struct su_resp *r = su_ctl(f->cloud, "PUT", "/config", "{\"latency_ms\":400}");
 	su_expect(r, 200);
@@ -700,8 +502,8 @@ static void a_frozen_worker_is_fenced_out(void **state)
 	}
 	/* wait until A has sent calls to the target, then freeze it */
 	for (int i = 0; i < 500; i++) {
-		if (qn(f, "SELECT count(*) FROM ttsmig.step WHERE kind = 'target_create_is' "
-		          "AND state = 'started'") > 0)
+		if (mf_qn(f, "SELECT count(*) FROM ttsmig.step WHERE kind = 'target_create_is' "
+		             "AND state = 'started'") > 0)
 			break;
 		usleep(10 * 1000);
 	}
@@ -713,8 +515,8 @@ static void a_frozen_worker_is_fenced_out(void **state)
 	/* worker B takes the devices over and finishes the batch */
 	const char *apply[] = { "apply",         "--batch", "two", "--cleanup-unjoined",
 		                "--no-progress", NULL };
-	expect_run(f, apply, EXIT_OK);
-	long taken = qn(f, "SELECT count(*) FROM ttsmig.device_migration WHERE attempt >= 2");
+	mf_expect_run(f, apply, EXIT_OK);
+	long taken = mf_qn(f, "SELECT count(*) FROM ttsmig.device_migration WHERE attempt >= 2");
 	assert_true(taken > 0);
 	/* A wakes up: its late answers are not written (fenced); it gives up */
 	kill(a, SIGCONT);
@@ -727,24 +529,24 @@ static void a_frozen_worker_is_fenced_out(void **state)
 	buf[n] = '\0';
 	fclose(fp);
 	assert_true(tu_contains(buf, "took this device over"));
-	expect_states(f, "two", "done");
-	long dup = qn(f, "SELECT count(*) FROM (SELECT device_id, step_seq FROM ttsmig.event "
-	                 "WHERE kind = 'step_succeeded' GROUP BY 1, 2 HAVING count(*) > 1) x");
+	mf_expect_states(f, "two", "done");
+	long dup = mf_qn(f, "SELECT count(*) FROM (SELECT device_id, step_seq FROM ttsmig.event "
+	                    "WHERE kind = 'step_succeeded' GROUP BY 1, 2 HAVING count(*) > 1) x");
 	assert_int_equal(dup, 0);
-	expect_single_creates(f);
+	mf_expect_single_creates(f);
 	free(alog);
 }
 
 static void frozen_parameters_and_dry_runs(void **state)
 {
-	struct fixture *f = *state;
-	plan(f, "frozen", "rejoin", "--canary", "2");
+	struct migfix *f = *state;
+	mf_plan(f, "frozen", "rejoin", "--canary", "2");
 	/* another target than the one planned */
 	char *saved = f->env[3];
 	f->env[3] = xstrdup("TTSMIG_TARGET_URL=http://127.0.0.1:9");
 	char *out = NULL, *err = NULL;
 	const char *apply[] = { "apply", "--batch", "frozen", NULL };
-	assert_int_equal(run(f, apply, &out, &err), EXIT_REFUSED);
+	assert_int_equal(mf_run(f, apply, &out, &err), EXIT_REFUSED);
 	assert_true(tu_contains(err, "planned for another target"));
 	free(out);
 	free(err);
@@ -755,7 +557,7 @@ static void frozen_parameters_and_dry_runs(void **state)
 	double req_before = su_num(before, "requests", -1);
 	su_free(before);
 	const char *dry[] = { "apply", "--batch", "frozen", "--dry-run", NULL };
-	assert_int_equal(run(f, dry, &out, &err), EXIT_OK);
+	assert_int_equal(mf_run(f, dry, &out, &err), EXIT_OK);
 	assert_true(tu_contains(out, "POST target /applications/" TGT_APP "/devices"));
 	assert_true(tu_contains(out, "\"key\":\"[REDACTED]\""));
 	assert_true(tu_contains(out, "mac_settings.schedule_downlinks"));
@@ -764,25 +566,25 @@ static void frozen_parameters_and_dry_runs(void **state)
 	struct su_resp *after = su_ctl(f->cloud, "GET", "/counters", NULL);
 	assert_true(su_num(after, "requests", -2) == req_before);
 	su_free(after);
-	long claims = qn(f, "SELECT coalesce(sum(claims), 0) FROM ttsmig.device_migration");
+	long claims = mf_qn(f, "SELECT coalesce(sum(claims), 0) FROM ttsmig.device_migration");
 	assert_int_equal(claims, 0);
 }
 
 static void two_hundred_mixed_devices_per_scenario(void **state)
 {
-	struct fixture *f = *state;
-	plan(f, "rejoin-all", "rejoin", NULL, NULL);
+	struct migfix *f = *state;
+	mf_plan(f, "rejoin-all", "rejoin", NULL, NULL);
 	const char *apply[] = { "apply",         "--batch", "rejoin-all", "--cleanup-unjoined",
 		                "--concurrency", "32",      NULL };
-	expect_run(f, apply, EXIT_OK);
-	expect_states(f, "rejoin-all", "done");
-	long otaa = qn(f, "SELECT count(*) FROM ttsmig.device_migration WHERE state = 'done'");
-	long abp = qn(f, "SELECT count(*) FROM ttsmig.snapshot_device WHERE activation = 'abp'");
+	mf_expect_run(f, apply, EXIT_OK);
+	mf_expect_states(f, "rejoin-all", "done");
+	long otaa = mf_qn(f, "SELECT count(*) FROM ttsmig.device_migration WHERE state = 'done'");
+	long abp = mf_qn(f, "SELECT count(*) FROM ttsmig.snapshot_device WHERE activation = 'abp'");
 	assert_int_equal(otaa + abp, 200);
-	plan(f, "abp-rest", "abp-reset", NULL, NULL);
+	mf_plan(f, "abp-rest", "abp-reset", NULL, NULL);
 	const char *apply2[] = { "apply", "--batch", "abp-rest", NULL };
-	expect_run(f, apply2, EXIT_OK);
-	expect_states(f, "abp-rest", "done");
+	mf_expect_run(f, apply2, EXIT_OK);
+	mf_expect_states(f, "abp-rest", "done");
 	/* everything moved: the source application is empty, the target holds 200 */
 	struct su_resp *r =
 	        su_api(f->ce, "GET", "/applications/" SRC_APP "/devices?limit=1", NULL, SU_KEY);
@@ -791,7 +593,7 @@ static void two_hundred_mixed_devices_per_scenario(void **state)
 	r = su_api(f->cloud, "GET", "/applications/" TGT_APP "/devices?limit=1", NULL, SU_KEY);
 	assert_int_equal(su_header_num(r, "X-Total-Count"), 200);
 	su_free(r);
-	expect_single_creates(f);
+	mf_expect_single_creates(f);
 }
 
 int main(void)
