@@ -12,7 +12,6 @@
 
 static int counter;
 
-
 void mf_set_env(struct migfix *f, int i, char *value)
 {
 	free(f->env[i]);
