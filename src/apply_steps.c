@@ -256,6 +256,24 @@ static void create_device(struct devctx *d, bool target, const cJSON *doc)
 /* ---------------------------------------------------------------------- */
 /* outcomes */
 
+/*
+ * After a journal write: false when the device can go no further in this
+ * run (the ledger failed: give it back; fenced: another worker has it).
+ */
+static bool journal_ok(struct devctx *d, int rc, bool fenced, const struct err *e)
+{
+	if (rc < 0) {
+		apply_ledger_failed(d->ap, e);
+		apply_release(d, d->lease.state, 0);
+		return false;
+	}
+	if (fenced) {
+		apply_drop(d);
+		return false;
+	}
+	return true;
+}
+
 static void next_step(struct devctx *d)
 {
 	d->cur++;
@@ -313,15 +331,8 @@ static void finish_step(struct devctx *d, enum journal_result r, cJSON *outcome,
 	int rc = journal_step_finish(&d->j, cur(d)->seq, &o, &fenced, &e);
 	free(out);
 	free(errjson);
-	if (rc < 0) {
-		apply_ledger_failed(ap, &e);
-		apply_release(d, d->lease.state, 0);
+	if (!journal_ok(d, rc, fenced, &e))
 		return;
-	}
-	if (fenced) {
-		apply_drop(d);
-		return;
-	}
 	snprintf(cur(d)->state, sizeof(cur(d)->state), "%s", journal_result_name(r));
 	ap->st->steps++;
 	crash_point("after_outcome", cur(d)->kind);
@@ -444,15 +455,8 @@ static void fail_permanently(struct devctx *d, const struct err *why)
 	err_clear(&e);
 	int rc = journal_step_finish(&d->j, cur(d)->seq, &o, &fenced, &e);
 	free(ej);
-	if (rc < 0) {
-		apply_ledger_failed(ap, &e);
-		apply_release(d, d->lease.state, 0);
+	if (!journal_ok(d, rc, fenced, &e))
 		return;
-	}
-	if (fenced) {
-		apply_drop(d);
-		return;
-	}
 	snprintf(cur(d)->state, sizeof(cur(d)->state), "failed");
 	if (nadd == 0) {
 		ap->st->failed++;
@@ -1532,15 +1536,8 @@ static void step_begin(struct devctx *d)
 	cJSON_Delete(detail);
 	int rc = journal_step_start(&d->j, cur(d)->seq, dt, &fenced, &e);
 	free(dt);
-	if (rc < 0) {
-		apply_ledger_failed(ap, &e);
-		apply_release(d, d->lease.state, 0);
+	if (!journal_ok(d, rc, fenced, &e))
 		return;
-	}
-	if (fenced) {
-		apply_drop(d);
-		return;
-	}
 	snprintf(cur(d)->state, sizeof(cur(d)->state), "started");
 	crash_point("after_intent", k);
 	kind_start(d);
