@@ -9,6 +9,7 @@
 #   make install    PREFIX=/usr/local (binaries and the man page)
 #   make deps       install the Debian packages the build and tests need
 #   make memcheck   run the test suite under valgrind (no sanitizers)
+#   make bench      the performance benchmark (tests/bench/, several minutes)
 #   make format     reformat the C sources with clang-format
 #
 # Variables: BUILD (output directory), SAN=1 (sanitizer build), PREFIX, CC.
@@ -64,7 +65,7 @@ UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRCS))
 INTEG_BINS := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(INTEG_SRCS))
 TESTUTIL   := $(patsubst tests/%.c,$(BUILD)/obj/tests/%.o,$(wildcard tests/*.c))
 
-.PHONY: all deps test test-build demo install uninstall clean memcheck format format-check devmap
+.PHONY: all deps test test-build demo install uninstall clean memcheck format format-check devmap bench
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -154,6 +155,11 @@ memcheck: deps
 demo: deps
 	$(MAKE) --no-print-directory all
 	src/scripts/demo.sh $(BUILD)
+
+# The performance figures (tests/bench/bench.sh; BENCH_* variables set sizes).
+bench: deps
+	$(MAKE) --no-print-directory all
+	tests/bench/bench.sh $(BUILD)
 
 # ---------------------------------------------------------------------------
 # dependencies: install what is missing on Debian (as root), otherwise say how

@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -370,6 +371,8 @@ int apply_run(struct ledger *l, const struct secret_key *k, const struct apply_o
 		goto cleanup;
 
 	read_counts(&ap);
+	double wait0 = l->wait_s;
+	long calls0 = l->calls;
 	progress_start(&pr, o->rollback ? "rollback" : "apply",
 	               o->rollback ? st->n_rolling_back
 	                           : st->total - st->n_refused - st->n_done - st->n_failed -
@@ -412,8 +415,15 @@ int apply_run(struct ledger *l, const struct secret_key *k, const struct apply_o
 	http_client_stats(ap.http, &hs);
 	st->requests = (long)hs.requests;
 	st->retries = (long)hs.retries;
+	st->attempts = (long)hs.attempts;
+	st->rate_limited = (long)hs.rate_limited;
 	st->seconds = progress_elapsed(&pr);
 	st->nothing_to_do = st->claimed == 0;
+	st->ledger_wait_s = l->wait_s - wait0;
+	st->ledger_calls = l->calls - calls0;
+	struct rusage ru;
+	if (getrusage(RUSAGE_SELF, &ru) == 0)
+		st->max_rss_kb = ru.ru_maxrss;
 	if (ap.ledger_failed) {
 		*e = ap.ledger_err;
 		err_hint(e,

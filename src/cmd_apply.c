@@ -128,7 +128,12 @@ static void print_stats(const struct cli *c, const struct args *a, const struct 
 		cJSON_AddNumberToObject(run, "steps", (double)s->steps);
 		cJSON_AddNumberToObject(run, "requests", (double)s->requests);
 		cJSON_AddNumberToObject(run, "retries", (double)s->retries);
+		cJSON_AddNumberToObject(run, "attempts", (double)s->attempts);
+		cJSON_AddNumberToObject(run, "rate_limited", (double)s->rate_limited);
 		cJSON_AddNumberToObject(run, "seconds", s->seconds);
+		cJSON_AddNumberToObject(run, "ledger_wait_seconds", s->ledger_wait_s);
+		cJSON_AddNumberToObject(run, "ledger_round_trips", (double)s->ledger_calls);
+		cJSON_AddNumberToObject(run, "max_rss_kb", (double)s->max_rss_kb);
 		cJSON_AddBoolToObject(run, "interrupted", s->interrupted);
 		cJSON *b = cJSON_AddObjectToObject(o, "batch_now");
 		cJSON_AddNumberToObject(b, "devices", (double)s->total);

@@ -116,6 +116,8 @@ static void print_summary(const struct cli *c, const struct args *a,
 			cJSON_AddStringToObject(o, "fingerprint", st->fingerprint);
 		}
 		cJSON_AddNumberToObject(o, "seconds", st->seconds);
+		cJSON_AddNumberToObject(o, "ledger_wait_seconds", st->ledger_wait_s);
+		cJSON_AddNumberToObject(o, "max_rss_kb", (double)st->max_rss_kb);
 		char *t = cJSON_Print(o);
 		printf("%s\n", t);
 		free(t);

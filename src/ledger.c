@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -14,6 +15,13 @@
 #include "ttsmig/log.h"
 #include "ttsmig/mem.h"
 #include "ttsmig/secret.h"
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 static bool msg_has(const char *msg, const char *needle)
 {
@@ -233,6 +241,7 @@ int ledger_exec(struct ledger *l, enum sqlq q, int nparams, const char *const *p
 {
 	PGresult *res = NULL;
 	const char *name = sql_name(q);
+	double t0 = now_s();
 
 	if (res_out)
 		*res_out = NULL;
@@ -246,6 +255,8 @@ int ledger_exec(struct ledger *l, enum sqlq q, int nparams, const char *const *p
 		l->prepared[q / 8] |= (unsigned char)(1u << (q % 8));
 	}
 	res = PQexecPrepared(l->conn, name, nparams, params, NULL, NULL, 0);
+	l->wait_s += now_s() - t0;
+	l->calls++;
 	if (check_result(res, name, e) < 0) {
 		PQclear(res);
 		return -1;
@@ -259,7 +270,10 @@ int ledger_exec(struct ledger *l, enum sqlq q, int nparams, const char *const *p
 
 int ledger_script_text(struct ledger *l, const char *sql, const char *what, struct err *e)
 {
+	double t0 = now_s();
 	PGresult *res = PQexec(l->conn, sql);
+	l->wait_s += now_s() - t0;
+	l->calls++;
 	int rc = check_result(res, what, e);
 	PQclear(res);
 	return rc;

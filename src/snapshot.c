@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "ttsmig/device.h"
 #include "ttsmig/devmap.h"
@@ -69,6 +70,14 @@ static cJSON *device_warnings(const cJSON *doc, uint8_t missing, const cJSON *co
 		free(msg);
 	}
 	return w;
+}
+
+static void finish_stats(const struct ledger *l, double wait0, struct snapshot_stats *st)
+{
+	struct rusage ru;
+	st->ledger_wait_s = l->wait_s - wait0;
+	if (getrusage(RUSAGE_SELF, &ru) == 0)
+		st->max_rss_kb = ru.ru_maxrss;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -317,6 +326,7 @@ int snapshot_live(struct ledger *l, const struct secret_key *k, struct tts_clien
 	const char *const *want = o->devices ? o->devices : (const char *const *)ids.ids;
 	size_t nwant = o->devices ? (size_t)o->ndevices : ids.n;
 	int conc = o->concurrency > 0 ? o->concurrency : 16;
+	double wait0 = l->wait_s;
 	progress_start(&pr, "snapshot", (long)nwant, o->progress);
 	size_t next = 0;
 	while (next < nwant || lv.inflight > 0) {
@@ -357,6 +367,7 @@ int snapshot_live(struct ledger *l, const struct secret_key *k, struct tts_clien
 		snprintf(st->fingerprint, sizeof(st->fingerprint), "%s", sum.fingerprint);
 	}
 	st->seconds = progress_elapsed(&pr);
+	finish_stats(l, wait0, st);
 	rc = 0;
 cleanup:
 	for (int i = 0; i < lv.rows.n; i++)
@@ -397,6 +408,7 @@ int snapshot_file(struct ledger *l, const struct secret_key *k, const char *path
 	for (size_t i = 0; i < nstored; i++)
 		smap_put(&seen, stored[i], (void *)"stored");
 
+	double wait0 = l->wait_s;
 	progress_start(&pr, "import", 0, o->progress);
 	for (;;) {
 		cJSON *doc = NULL;
@@ -483,6 +495,7 @@ int snapshot_file(struct ledger *l, const struct secret_key *k, const char *path
 		snprintf(st->fingerprint, sizeof(st->fingerprint), "%s", sum.fingerprint);
 	}
 	st->seconds = progress_elapsed(&pr);
+	finish_stats(l, wait0, st);
 	rc = 0;
 cleanup:
 	for (int i = 0; i < rows->n; i++)

@@ -26,6 +26,8 @@ struct ledger {
 	PGconn *conn;
 	unsigned char prepared[(SQLQ_COUNT + 7) / 8]; /* bit per query prepared on conn */
 	char *actor;                                  /* "host:pid" of this process, for events */
+	double wait_s;                                /* time spent waiting on PostgreSQL */
+	long calls;                                   /* round trips made */
 };
 
 /*

@@ -50,6 +50,8 @@ struct snapshot_stats {
 	long devices; /* in the complete snapshot */
 	char fingerprint[65];
 	double seconds;
+	double ledger_wait_s; /* time spent waiting on PostgreSQL */
+	long max_rss_kb;      /* peak resident memory of the process */
 };
 
 int snapshot_live(struct ledger *l, const struct secret_key *k, struct tts_client *src,

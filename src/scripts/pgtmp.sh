@@ -5,7 +5,7 @@
 #
 # Creates a cluster in a new temporary directory, listening only on a unix
 # socket in that directory (listen_addresses=''), with password (SCRAM)
-# authentication.  PostgreSQL refuses to run as root, so when run as root the
+# authentication; fsync off unless TTSMIG_PGTMP_DURABLE=1.  PostgreSQL refuses to run as root, so when run as root the
 # server runs as the `postgres` system user (runuser).  It creates:
 #   - role `ttsmig`: LOGIN, not a superuser, cannot create roles or databases;
 #   - database `ttsmig` with schema `ttsmig` owned by that role.
@@ -76,12 +76,14 @@ rm -f "$dir/pwfile"
 cat >>"$dir/data/postgresql.conf" <<CONF
 listen_addresses = ''
 unix_socket_directories = '$dir/sock'
-fsync = off
-synchronous_commit = off
-full_page_writes = off
 max_connections = 200
 log_min_messages = warning
 CONF
+# tests trade durability for speed; benchmarks (TTSMIG_PGTMP_DURABLE=1) keep it
+if [ "${TTSMIG_PGTMP_DURABLE:-0}" != 1 ]; then
+	printf '%s\n' "fsync = off" "synchronous_commit = off" "full_page_writes = off" \
+		>>"$dir/data/postgresql.conf"
+fi
 "${as_pg[@]}" "$pgbin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null \
 	|| { cat "$dir/server.log" >&2; exit 1; }
 
