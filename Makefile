@@ -36,10 +36,14 @@ GEN        := $(BUILD)/gen
 WARN       := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
               -Wmissing-prototypes -Wvla -Wno-missing-field-initializers
 CPPFLAGS   += -D_GNU_SOURCE -Iinclude -I$(GEN) -DTTSMIG_VERSION='"$(VERSION)"'
+# HOOKS=1: the crash-point hooks of the engine tests (test builds only)
+HOOKS      ?= $(SAN)
+ifeq ($(HOOKS),1)
+CPPFLAGS   += -DTTSMIG_TEST_HOOKS
+endif
 ifeq ($(SAN),1)
-# the test build: sanitizers, and the crash-point hooks of the engine tests
 OPT        := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
-              -fno-sanitize-recover=all -DTTSMIG_TEST_HOOKS
+              -fno-sanitize-recover=all
 LDSAN      := -fsanitize=address,undefined
 else
 OPT        := -O2 -g
@@ -148,7 +152,7 @@ test: deps
 
 # The same suite under valgrind, on a build without sanitizers.
 memcheck: deps
-	$(MAKE) --no-print-directory BUILD=build/memcheck SAN=0 test-build
+	$(MAKE) --no-print-directory BUILD=build/memcheck SAN=0 HOOKS=1 test-build
 	TTSMIG_TEST_WRAPPER="valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99" \
 		tests/run.sh build/memcheck
 
