@@ -34,6 +34,17 @@ void apply_ledger_failed(struct apply *ap, const struct err *e)
 	}
 }
 
+bool apply_flush(struct apply *ap)
+{
+	struct err e;
+	err_clear(&e);
+	if (ledger_group_flush(ap->l, &e) < 0) {
+		apply_ledger_failed(ap, &e);
+		return false;
+	}
+	return true;
+}
+
 /* End the leases of workers on this host whose process is gone. */
 static int reap_dead_owners(struct apply *ap, struct err *e)
 {
@@ -389,6 +400,21 @@ int apply_run(struct ledger *l, const struct secret_key *k, const struct apply_o
 		        "another worker may take a device over while this one still calls for it",
 		        o->lease_seconds, hopt.deadline_ms / 1000);
 	ap.next_renew_ms = http_now_ms() + renew_ms;
+	/*
+	 * Group commit: the writes made while answers are handled and devices
+	 * claimed share one transaction, committed before the calls they
+	 * announce go out (they are only sent inside http_run_once).  If the
+	 * ledger fails, no call may be sent: the run stops and cancels them.
+	 */
+	long commits0 = l->commits;
+	if (!o->commit_each) {
+		char idle_ms[32];
+		snprintf(idle_ms, sizeof(idle_ms), "%ld", (long)ap.lease_s * 1000);
+		const char *pi[] = { idle_ms };
+		if (ledger_exec(l, SQLQ_apply_idle_timeout, 1, pi, NULL, e) < 0)
+			goto cleanup;
+		ledger_group_start(l);
+	}
 	for (;;) {
 		if (!ap.stop_claiming && signals_stop_requested()) {
 			ap.stop_claiming = true;
@@ -401,14 +427,24 @@ int apply_run(struct ledger *l, const struct secret_key *k, const struct apply_o
 			if (got < 0)
 				apply_ledger_failed(&ap, e);
 		}
-		if (ap.nheld == 0)
-			break;
-		http_run_once(ap.http, 200);
 		if (http_now_ms() >= ap.next_renew_ms) {
 			renew_leases(&ap);
 			ap.next_renew_ms = http_now_ms() + renew_ms;
 		}
+		if (!apply_flush(&ap) || ap.ledger_failed || ap.nheld == 0)
+			break;
+		http_run_once(ap.http, 200);
 		progress_update(&pr, st->done, st->failed, st->awaiting);
+	}
+	if (ap.ledger_failed) {
+		/* stop at once: calls announced by lost writes must not go out, and
+		 * the outcome of those in flight is resolved by reading on resume */
+		ledger_group_abandon(l);
+		http_cancel_all(ap.http);
+		while (ap.nheld > 0)
+			forget(ap.held[0]);
+	} else if (ledger_group_end(l, e) < 0) {
+		apply_ledger_failed(&ap, e);
 	}
 	progress_finish(&pr);
 	struct http_stats hs;
@@ -421,6 +457,7 @@ int apply_run(struct ledger *l, const struct secret_key *k, const struct apply_o
 	st->nothing_to_do = st->claimed == 0;
 	st->ledger_wait_s = l->wait_s - wait0;
 	st->ledger_calls = l->calls - calls0;
+	st->ledger_commits = l->commits - commits0;
 	struct rusage ru;
 	if (getrusage(RUSAGE_SELF, &ru) == 0)
 		st->max_rss_kb = ru.ru_maxrss;
@@ -437,6 +474,7 @@ int apply_run(struct ledger *l, const struct secret_key *k, const struct apply_o
 	read_counts(&ap);
 	rc = 0;
 cleanup:
+	ledger_group_abandon(l);
 	/* devices still held (an error stopped the run): their calls are cancelled */
 	if (ap.http)
 		http_cancel_all(ap.http);

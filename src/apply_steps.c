@@ -86,7 +86,7 @@ char *steps_error_json(const struct err *e)
  * no call made), after_call (the call answered, outcome not committed),
  * after_outcome (outcome committed).
  */
-static void crash_point(const char *point, enum step_kind kind)
+static void crash_point(struct devctx *d, const char *point, enum step_kind kind)
 {
 #ifdef TTSMIG_TEST_HOOKS
 	static int seen;
@@ -100,11 +100,15 @@ static void crash_point(const char *point, enum step_kind kind)
 		return;
 	long n = spec[wl] == ':' ? strtol(spec + wl + 1, NULL, 10) : 1;
 	if (++seen == n) {
+		/* "committed" means committed: flush the group commit first */
+		if (strcmp(point, "after_call") != 0 && !apply_flush(d->ap))
+			return;
 		fprintf(stderr, "ttsmig: test hook: crashing at %s\n", want);
 		fflush(stderr);
 		raise(SIGKILL);
 	}
 #else
+	(void)d;
 	(void)point;
 	(void)kind;
 #endif
@@ -158,7 +162,7 @@ static void on_answer(struct tts_result *res, void *arg)
 		d->err[r] = res->err;
 	}
 	if (d->pending == 0) {
-		crash_point("after_call", cur(d)->kind);
+		crash_point(d, "after_call", cur(d)->kind);
 		kind_complete(d);
 	}
 }
@@ -335,7 +339,7 @@ static void finish_step(struct devctx *d, enum journal_result r, cJSON *outcome,
 		return;
 	snprintf(cur(d)->state, sizeof(cur(d)->state), "%s", journal_result_name(r));
 	ap->st->steps++;
-	crash_point("after_outcome", cur(d)->kind);
+	crash_point(d, "after_outcome", cur(d)->kind);
 	if (!last) {
 		next_step(d);
 		return;
@@ -1203,6 +1207,11 @@ static void complete_new_session(struct devctx *d)
 	buf_release(&stored);
 	d->dc.new_session = cJSON_Parse(plain.data);
 	buf_release_secret(&plain);
+	/* the file gets only sessions the ledger holds for good */
+	if (ap->cred && !apply_flush(ap)) {
+		apply_release(d, d->lease.state, 0);
+		return;
+	}
 	if (ap->cred) {
 		cJSON *line = cJSON_Duplicate(d->dc.new_session, true);
 		cJSON_AddStringToObject(line, "device_id", dev_id(d));
@@ -1539,7 +1548,7 @@ static void step_begin(struct devctx *d)
 	if (!journal_ok(d, rc, fenced, &e))
 		return;
 	snprintf(cur(d)->state, sizeof(cur(d)->state), "started");
-	crash_point("after_intent", k);
+	crash_point(d, "after_intent", k);
 	kind_start(d);
 }
 

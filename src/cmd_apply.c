@@ -29,6 +29,7 @@ enum {
 	OPT_NO_PROGRESS,
 	OPT_LEASE,
 	OPT_RETRY_DELAY,
+	OPT_COMMIT_EACH,
 };
 
 static const struct opt_spec options[] = {
@@ -48,6 +49,8 @@ static const struct opt_spec options[] = {
 	  "device lease length (default: HTTP deadline + 40 s)" },
 	{ "retry-delay", 0, OPT_ARG, OPT_RETRY_DELAY, "S",
 	  "wait before retrying a device whose calls kept failing (default 300)" },
+	{ "commit-each", 0, OPT_NOARG, OPT_COMMIT_EACH, NULL,
+	  "commit every ledger write on its own, not in groups (slower; for comparison)" },
 	{ NULL, 0, OPT_NOARG, 0, NULL, NULL },
 };
 
@@ -61,7 +64,9 @@ static const struct cli_cmd apply_cmd = {
 	        "batch through the ledger) and runs each device's steps in order, many devices\n"
 	        "at a time. Every step is write-ahead: its intent is committed before the call\n"
 	        "and its outcome after, so the command can be killed at any moment and run\n"
-	        "again: it resumes, resolving an unfinished step by reading the remote state.\n\n"
+	        "again: it resumes, resolving an unfinished step by reading the remote state.\n"
+	        "The ledger writes of many devices share one commit (group commit), always\n"
+	        "made before the calls they announce go out.\n\n"
 	        "One device's permanent error (the target refuses it) fails that device with the\n"
 	        "reason and the batch goes on; what was already changed is undone (the target\n"
 	        "parts deleted, the device recreated on the source if it was deleted there, its\n"
@@ -82,7 +87,7 @@ static const struct cli_cmd apply_cmd = {
 struct args {
 	const char *batch;
 	long concurrency;
-	bool dry_run, cleanup_unjoined, confirm_reflashed, no_progress;
+	bool dry_run, cleanup_unjoined, confirm_reflashed, no_progress, commit_each;
 	const char **devices;
 	int ndevices;
 	const char *credentials;
@@ -108,6 +113,7 @@ static int on_option(void *ctx, int id, const char *v, struct err *e)
 	case OPT_LEASE: return opts_parse_int("--lease-seconds", v, 1, 86400, &a->lease, e);
 	case OPT_RETRY_DELAY:
 		return opts_parse_int("--retry-delay", v, 0, 86400, &a->retry_delay, e);
+	case OPT_COMMIT_EACH: a->commit_each = true; return 0;
 	}
 	return err_set(e, ERR_INTERNAL, "unhandled option %d", id);
 }
@@ -133,6 +139,7 @@ static void print_stats(const struct cli *c, const struct args *a, const struct 
 		cJSON_AddNumberToObject(run, "seconds", s->seconds);
 		cJSON_AddNumberToObject(run, "ledger_wait_seconds", s->ledger_wait_s);
 		cJSON_AddNumberToObject(run, "ledger_round_trips", (double)s->ledger_calls);
+		cJSON_AddNumberToObject(run, "ledger_group_commits", (double)s->ledger_commits);
 		cJSON_AddNumberToObject(run, "max_rss_kb", (double)s->max_rss_kb);
 		cJSON_AddBoolToObject(run, "interrupted", s->interrupted);
 		cJSON *b = cJSON_AddObjectToObject(o, "batch_now");
@@ -228,6 +235,7 @@ int cmd_apply(int argc, char **argv)
 		.progress = !a.no_progress && c.cfg.log_level >= LOG_INFO,
 		.lease_seconds = (int)a.lease,
 		.retry_delay_s = (int)a.retry_delay,
+		.commit_each = a.commit_each,
 	};
 	if (a.dry_run) {
 		if (apply_dry_run(l, k, &o, stdout, &e) < 0)

@@ -50,6 +50,7 @@ struct apply_opts {
 	                                     again (default 300) */
 	int await_poll_s;  /* recheck awaiting devices within a run (default 300) */
 	bool rollback;     /* run the rollback steps (devices rolling_back) */
+	bool commit_each;  /* commit every ledger write on its own (no group commit) */
 };
 
 struct apply_stats {
@@ -68,6 +69,7 @@ struct apply_stats {
 	long rate_limited;    /* 429 answers */
 	double ledger_wait_s; /* time spent waiting on PostgreSQL in this run */
 	long ledger_calls;    /* ledger round trips in this run */
+	long ledger_commits;  /* group commits in this run (0 with commit_each) */
 	long max_rss_kb;      /* peak resident memory of the process */
 	bool interrupted;
 	bool nothing_to_do;

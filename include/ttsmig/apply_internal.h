@@ -100,5 +100,8 @@ void apply_release(struct devctx *d, const char *state, double retry_after_s);
 void apply_drop(struct devctx *d);
 /* apply.c: remember a ledger failure (the run stops). */
 void apply_ledger_failed(struct apply *ap, const struct err *e);
+/* apply.c: make the writes so far durable (group commit) before acting on
+ * them outside the ledger; false when that failed (the run stops). */
+bool apply_flush(struct apply *ap);
 
 #endif

@@ -28,6 +28,11 @@ struct ledger {
 	char *actor;                                  /* "host:pid" of this process, for events */
 	double wait_s;                                /* time spent waiting on PostgreSQL */
 	long calls;                                   /* round trips made */
+	long commits;                                 /* group commits made */
+	bool group;                                   /* group commit on (ledger_group_start) */
+	bool group_open;                              /* a group transaction is open */
+	bool group_broken;                            /* a statement of it failed */
+	bool group_lost;                              /* a flush failed: no more writes */
 };
 
 /*
@@ -54,6 +59,23 @@ int ledger_begin(struct ledger *l, struct err *e) __attribute__((warn_unused_res
 int ledger_commit(struct ledger *l, struct err *e) __attribute__((warn_unused_result));
 /* Roll back if a transaction is open; never fails loudly (used on error paths). */
 void ledger_rollback(struct ledger *l);
+
+/*
+ * Group commit.  Between ledger_group_start() and ledger_group_end(), the
+ * first statement opens a transaction and every later one joins it, until
+ * ledger_group_flush() commits them all at once: one disk flush for many
+ * writes.  A writer that must not act before its write is durable (the
+ * journal's intent before a remote call) flushes first.  A failed statement
+ * breaks the group: the flush then rolls everything back and fails, and the
+ * caller must treat every write since the last flush as never made; every
+ * later statement fails too, until ledger_group_abandon().
+ */
+void ledger_group_start(struct ledger *l);
+int ledger_group_flush(struct ledger *l, struct err *e) __attribute__((warn_unused_result));
+/* Flush and leave group mode (on failure the group is rolled back and left too). */
+int ledger_group_end(struct ledger *l, struct err *e) __attribute__((warn_unused_result));
+/* Leave group mode, rolling back what was not flushed (error paths). */
+void ledger_group_abandon(struct ledger *l);
 
 /* Append a PostgreSQL text-array literal of items[0..n) ("{\"a\",\"b\"}") to b;
  * a NULL item becomes an SQL NULL element. */

@@ -22,6 +22,12 @@ RETURNING id;
 UPDATE ttsmig.device_migration SET not_before = NULL
  WHERE batch_id = $1 AND state = ANY ($2::text[]) AND not_before IS NOT NULL;
 
+-- name: apply_idle_timeout
+-- $1 milliseconds: a worker that stands still inside a group commit (stopped,
+-- paused) loses its session after this long, so the row locks of its open
+-- transaction do not keep its devices from other workers past their leases
+SELECT set_config('idle_in_transaction_session_timeout', $1, false);
+
 -- name: apply_mark_running
 -- $1 batch id
 UPDATE ttsmig.batch SET state = 'running' WHERE id = $1 AND state = 'planned';

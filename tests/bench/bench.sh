@@ -8,8 +8,9 @@
 #      actual / floor, speed-up over concurrency 1;
 #   2. rate-bound: 600 per minute on the collection path of device creates:
 #      achieved rate as a fraction of the allowed one, share of 429 answers;
-#   3. ledger-bound: keep-session, zero latency: devices/s, share of wall time
-#      waiting on PostgreSQL, peak RSS;
+#   3. ledger-bound: keep-session, zero latency, with group commit and with
+#      --commit-each: devices/s, share of wall time waiting on PostgreSQL,
+#      round trips and commits, peak RSS; the speed-up of group commit;
 #   4. snapshot at zero latency: devices/s, peak RSS;
 #   5. report views on a ledger with many devices and events: ms per view.
 # Ratios are taken within one run (these machines are noisy). Sizes can be
@@ -106,14 +107,22 @@ achieved=$(calc "$done_ / ($t1 - $t0)")
 row "rate-bound ($done_ creates, $RATE_PER_MIN/min)" "$(calc "round($achieved, 2)")/s of $(calc "round($allowed, 2)")/s allowed = $(calc "round(100 * $achieved / $allowed, 1)")%, 429s $(calc "round(100.0 * $limited / $att, 2)")% of $att requests"
 
 # ---------------------------------------------------------------- 3. ledger
-prepare "$LEDGER_DEVICES" keep-session
-json=$("$T" apply --batch "$batch" --concurrency 64 --no-progress --format json)
-secs=$(echo "$json" | jq_ 'd["run"]["seconds"]')
-done_=$(echo "$json" | jq_ 'd["run"]["done"]')
-wait=$(echo "$json" | jq_ 'd["run"]["ledger_wait_seconds"]')
-trips=$(echo "$json" | jq_ 'd["run"]["ledger_round_trips"]')
-rss=$(echo "$json" | jq_ 'd["run"]["max_rss_kb"]')
-row "ledger-bound keep-session ($done_ devices)" "$(calc "round($done_ / $secs, 1)") devices/s, PostgreSQL $(calc "round(100 * $wait / $secs, 1)")% of wall time ($trips round trips), peak RSS $(calc "round($rss / 1024.0, 1)") MiB"
+declare -A rate_of
+for mode in group each; do
+	prepare "$LEDGER_DEVICES" keep-session
+	flag=()
+	[ "$mode" = each ] && flag=(--commit-each)
+	json=$("$T" apply --batch "$batch" --concurrency 64 --no-progress --format json "${flag[@]}")
+	secs=$(echo "$json" | jq_ 'd["run"]["seconds"]')
+	done_=$(echo "$json" | jq_ 'd["run"]["done"]')
+	wait=$(echo "$json" | jq_ 'd["run"]["ledger_wait_seconds"]')
+	trips=$(echo "$json" | jq_ 'd["run"]["ledger_round_trips"]')
+	commits=$(echo "$json" | jq_ 'd["run"]["ledger_group_commits"]')
+	rss=$(echo "$json" | jq_ 'd["run"]["max_rss_kb"]')
+	rate_of[$mode]=$(calc "$done_ / $secs")
+	row "ledger-bound keep-session, $mode commit ($done_ devices)" "$(calc "round($done_ / $secs, 1)") devices/s, PostgreSQL $(calc "round(100 * $wait / $secs, 1)")% of wall time ($trips round trips, $commits group commits), peak RSS $(calc "round($rss / 1024.0, 1)") MiB"
+done
+row "group commit speed-up over commit-each" "$(calc "round(${rate_of[group]} / ${rate_of[each]}, 2)")x"
 
 # ---------------------------------------------------------------- 4. snapshot
 ctl "$CE_URL" POST "" /reset >/dev/null

@@ -483,6 +483,79 @@ static void schema_creation_needs_a_right_and_says_so(void **state)
 	free(dir);
 }
 
+static long other_count(struct fixture *f)
+{
+	char *v = tu_sql_value(f->db, "SELECT count(*) FROM public.g");
+	long n = strtol(v, NULL, 10);
+	free(v);
+	return n;
+}
+
+static void make_table_g(struct fixture *f)
+{
+	tu_admin_sql(f->db, "CREATE TABLE public.g (x int PRIMARY KEY); "
+	                    "GRANT ALL ON public.g TO PUBLIC");
+}
+
+static int put(struct fixture *f, int x, struct err *e)
+{
+	char sql[64];
+	snprintf(sql, sizeof(sql), "INSERT INTO public.g VALUES (%d)", x);
+	return ledger_script_text(f->l, sql, "insert", e);
+}
+
+static void group_commit_commits_together_and_loses_a_broken_group_whole(void **state)
+{
+	struct fixture *f = *state;
+	struct err e;
+	make_table_g(f);
+	ledger_group_start(f->l);
+	assert_int_equal(put(f, 1, &e), 0);
+	assert_int_equal(put(f, 2, &e), 0);
+	/* not visible to others before the flush */
+	assert_int_equal(other_count(f), 0);
+	long commits = f->l->commits;
+	assert_int_equal(ledger_group_flush(f->l, &e), 0);
+	assert_int_equal(f->l->commits, commits + 1);
+	assert_int_equal(other_count(f), 2);
+	/* a flush with nothing written makes no round trip */
+	long calls = f->l->calls;
+	assert_int_equal(ledger_group_flush(f->l, &e), 0);
+	assert_int_equal(f->l->calls, calls);
+
+	/* one failing statement: the whole group is rolled back, then nothing more */
+	assert_int_equal(put(f, 3, &e), 0);
+	assert_int_equal(put(f, 3, &e), -1);
+	assert_int_equal(put(f, 4, &e), -1);
+	assert_int_equal(ledger_group_flush(f->l, &e), -1);
+	assert_true(tu_contains(e.primary, "rolled back"));
+	assert_int_equal(other_count(f), 2);
+	assert_int_equal(put(f, 5, &e), -1);
+	assert_true(tu_contains(e.primary, "was lost"));
+	ledger_group_abandon(f->l);
+	/* back to one commit per statement */
+	assert_int_equal(put(f, 5, &e), 0);
+	assert_int_equal(other_count(f), 3);
+	assert_int_equal(PQtransactionStatus(f->l->conn), PQTRANS_IDLE);
+}
+
+static void group_end_commits_what_is_left_and_abandon_rolls_back(void **state)
+{
+	struct fixture *f = *state;
+	struct err e;
+	make_table_g(f);
+	ledger_group_start(f->l);
+	assert_int_equal(put(f, 1, &e), 0);
+	assert_int_equal(ledger_group_end(f->l, &e), 0);
+	assert_int_equal(other_count(f), 1);
+	assert_false(f->l->group);
+	ledger_group_start(f->l);
+	assert_int_equal(put(f, 2, &e), 0);
+	ledger_group_abandon(f->l);
+	assert_int_equal(other_count(f), 1);
+	assert_int_equal(PQtransactionStatus(f->l->conn), PQTRANS_IDLE);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -498,6 +571,8 @@ int main(void)
 		T(batch_parameters_are_frozen),
 		T(reader_role_reads_views_and_no_key_material),
 		T(key_must_match_the_ledger),
+		T(group_commit_commits_together_and_loses_a_broken_group_whole),
+		T(group_end_commits_what_is_left_and_abandon_rolls_back),
 		cmocka_unit_test(connection_failures_are_classified),
 		cmocka_unit_test(schema_creation_needs_a_right_and_says_so),
 	};
