@@ -11,6 +11,8 @@
 #   make memcheck   run the test suite under valgrind (no sanitizers)
 #   make bench      the performance benchmark (tests/bench/, several minutes)
 #   make format     reformat the C sources with clang-format
+#   make torture    every scenario on >= 500 devices with >= 20 random kill -9
+#                   of `ttsmig apply` (tests/torture/; not part of `make test`)
 #
 # Variables: BUILD (output directory), SAN=1 (sanitizer build), PREFIX, CC.
 
@@ -164,6 +166,22 @@ demo: deps
 bench: deps
 	$(MAKE) --no-print-directory all
 	tests/bench/bench.sh $(BUILD)
+
+# ---------------------------------------------------------------------------
+# torture (tests/torture/apply_kill.sh): each scenario on >= 500 devices, the
+# apply process killed with SIGKILL at random moments (>= 20 times per
+# scenario) and resumed until it finishes, then the invariants checked and
+# the figures printed.  The optimised build in $(TORTURE_BUILD); minutes; not
+# in CI.  Settings: TORTURE_DEVICES, TORTURE_KILLS, TORTURE_SEED, ... (see
+# the script).
+
+TORTURE_BUILD ?= build/torture
+
+.PHONY: torture
+
+torture: deps
+	$(MAKE) --no-print-directory BUILD=$(TORTURE_BUILD) SAN=0 all
+	tests/torture/apply_kill.sh $(TORTURE_BUILD)
 
 # ---------------------------------------------------------------------------
 # dependencies: install what is missing on Debian (as root), otherwise say how

@@ -15,6 +15,7 @@
  * other step; the device ends `restored` (it was deleted from the source
  * and is back there) or `failed` (the source kept it).
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,7 +85,8 @@ char *steps_error_json(const struct err *e)
  * process (SIGKILL, like a power cut) at the n-th time (default 1) the point
  * is reached for that step kind.  Points: after_intent (intent committed,
  * no call made), after_call (the call answered, outcome not committed),
- * after_outcome (outcome committed).
+ * after_outcome (outcome committed); after_session (abp-new: the new
+ * session committed, not yet in the credentials file).
  */
 static void crash_point(struct devctx *d, const char *point, enum step_kind kind)
 {
@@ -304,6 +306,13 @@ static const char *final_state(const struct devctx *d)
 	return source_back ? "restored" : "failed";
 }
 
+/* Why the device failed, for the log (a resumed restore did not see it). */
+static const char *failure_text(const struct devctx *d)
+{
+	return err_is_set(&d->first_failure) ? d->first_failure.primary
+	                                     : "the reason is in its last_error";
+}
+
 static void finish_step(struct devctx *d, enum journal_result r, cJSON *outcome, const char *note,
                         const char *actions)
 {
@@ -320,7 +329,10 @@ static void finish_step(struct devctx *d, enum journal_result r, cJSON *outcome,
 	out = cJSON_PrintUnformatted(outcome);
 	cJSON_Delete(outcome);
 	const char *state = last ? final_state(d) : NULL;
-	if (last && d->restore_added && strcmp(state, "rolled_back") != 0)
+	/* the reason a device is being restored stays its last_error (a run
+	 * that resumes the restore did not see the failure: it keeps the stored one) */
+	bool restoring = d->restore_added && strcmp(last ? state : "", "rolled_back") != 0;
+	if (last && restoring && err_is_set(&d->first_failure))
 		errjson = steps_error_json(&d->first_failure);
 	struct journal_outcome o = {
 		.result = r,
@@ -328,6 +340,7 @@ static void finish_step(struct devctx *d, enum journal_result r, cJSON *outcome,
 		.next_step = last ? cur(d)->seq + 1 : d->steps[d->cur + 1].seq,
 		.device_state = state,
 		.last_error_json = errjson,
+		.keep_error = restoring,
 		.note_summary = note,
 		.note_actions = actions,
 	};
@@ -358,11 +371,11 @@ static void finish_step(struct devctx *d, enum journal_result r, cJSON *outcome,
 			        "RESTORED on the source (the target refused it: %s); it works on "
 			        "the "
 			        "source as before",
-			        d->first_failure.primary);
+			        failure_text(d));
 		} else {
 			log_ctx(LOG_WARN, ap->b.source_app, dev_id(d),
 			        "failed: %s; the source keeps the device as before",
-			        d->first_failure.primary);
+			        failure_text(d));
 		}
 	}
 	apply_release(d, state, -1);
@@ -791,14 +804,49 @@ static void complete_delete(struct devctx *d, bool target)
 	free(actions);
 }
 
-/* Compare what the target holds with what was sent; 0 equal, 1 differs (*why set). */
-static int differs(const cJSON *expected_body, const cJSON *actual, struct err *why)
+/*
+ * The paths of a Set or Create body that registry r returns on Get (some,
+ * e.g. the NS's serial_number, may be set but not read): what a read-back
+ * asks for.  NULL-terminated, malloc'ed; the strings belong to the body.
+ */
+static const char **read_paths(enum registry r, const cJSON *body)
+{
+	const char **paths = target_doc_paths(body);
+	int j = 0;
+	for (int i = 0; paths[i]; i++)
+		if (strcmp(paths[i], "ids") == 0 || strncmp(paths[i], "ids.", 4) == 0 ||
+		    devmap_get_allows(r, paths[i]))
+			paths[j++] = paths[i];
+	paths[j] = NULL;
+	return paths;
+}
+
+/* The paths of a body that registry r does not return on Get: not compared. */
+static const char **unread_paths(enum registry r, const cJSON *body)
+{
+	const char **paths = target_doc_paths(body);
+	int j = 0;
+	for (int i = 0; paths[i]; i++)
+		if (strcmp(paths[i], "ids") != 0 && strncmp(paths[i], "ids.", 4) != 0 &&
+		    !devmap_get_allows(r, paths[i]))
+			paths[j++] = paths[i];
+	paths[j] = NULL;
+	return paths;
+}
+
+/* Compare what target registry r holds with what was sent (what its Get
+ * returns of it); 0 equal, 1 differs (*why set). */
+static int differs(enum registry r, const cJSON *expected_body, const cJSON *actual,
+                   struct err *why)
 {
 	struct device_diffs diffs = DEVICE_DIFFS_INIT;
 	struct err e;
 	const cJSON *want = device_path_get(expected_body, "end_device");
-	if (device_compare(want, actual, DEVICE_CMP_IGNORE_EXTRA | DEVICE_CMP_IGNORE_READ_ONLY,
-	                   NULL, &diffs, &e) < 0) {
+	const char **unread = unread_paths(r, expected_body);
+	int rc = device_compare(want, actual, DEVICE_CMP_IGNORE_EXTRA | DEVICE_CMP_IGNORE_READ_ONLY,
+	                        unread, &diffs, &e);
+	free(unread);
+	if (rc < 0) {
 		device_diffs_release(&diffs);
 		*why = e;
 		return 1;
@@ -824,7 +872,7 @@ static void start_create_is(struct devctx *d)
 	}
 	if (d->resolving) {
 		d->phase = 1;
-		const char **paths = target_doc_paths(d->td.update.body[REG_IS]);
+		const char **paths = read_paths(REG_IS, d->td.update.body[REG_IS]);
 		get_device(d, true, REG_IS, paths);
 		free(paths);
 	} else {
@@ -866,7 +914,7 @@ static void complete_create_is(struct devctx *d)
 			settle(d);
 			break;
 		}
-		if (differs(d->td.update.body[REG_IS], d->got[REG_IS], &why)) {
+		if (differs(REG_IS, d->td.update.body[REG_IS], d->got[REG_IS], &why)) {
 			if (d->remembered.cls == ERR_CONFLICT)
 				err_detail(&why, "the create answered: %s", d->remembered.primary);
 			fail_permanently(d, &why);
@@ -889,7 +937,7 @@ static void complete_create_is(struct devctx *d)
 			d->remembered = d->err[REG_IS];
 			d->phase = 3;
 			clear_answers(d);
-			const char **paths = target_doc_paths(d->td.update.body[REG_IS]);
+			const char **paths = read_paths(REG_IS, d->td.update.body[REG_IS]);
 			get_device(d, true, REG_IS, paths);
 			free(paths);
 			settle(d);
@@ -916,15 +964,17 @@ static void start_set(struct devctx *d)
 		finish_step(d, JOURNAL_SKIPPED, o, NULL, NULL);
 		return;
 	}
-	const char **paths = target_doc_paths(body);
 	if (d->resolving) {
 		d->phase = 1;
+		const char **paths = read_paths(r, body);
 		get_device(d, true, r, paths);
+		free(paths);
 	} else {
 		d->phase = 2;
+		const char **paths = target_doc_paths(body);
 		set_device(d, true, r, device_path_get(body, "end_device"), paths);
+		free(paths);
 	}
-	free(paths);
 	settle(d);
 }
 
@@ -937,7 +987,7 @@ static void complete_set(struct devctx *d)
 		on_error(d, &d->err[r]);
 		return;
 	}
-	if (d->phase == 1 && (d->absent[r] || differs(body, d->got[r], &why))) {
+	if (d->phase == 1 && (d->absent[r] || differs(r, body, d->got[r], &why))) {
 		d->phase = 2;
 		clear_answers(d);
 		const char **paths = target_doc_paths(body);
@@ -965,7 +1015,7 @@ static void start_verify(struct devctx *d)
 		const cJSON *body = r == REG_IS ? d->td.update.body[REG_IS] : d->td.create.body[r];
 		if (!body)
 			continue;
-		const char **paths = target_doc_paths(body);
+		const char **paths = read_paths((enum registry)r, body);
 		get_device(d, true, (enum registry)r, paths);
 		free(paths);
 	}
@@ -993,7 +1043,7 @@ static void complete_verify(struct devctx *d)
 			fail_permanently(d, &why);
 			return;
 		}
-		if (differs(body, d->got[r], &why)) {
+		if (differs((enum registry)r, body, d->got[r], &why)) {
 			cJSON_Delete(checked);
 			err_prefix(&why, "verifying the target %s",
 			           registry_name((enum registry)r));
@@ -1014,18 +1064,13 @@ static void pass_wait(struct devctx *d, enum journal_result r, cJSON *outcome)
 {
 	struct err e;
 	bool fenced = false;
-	if (!stepstate_is(cur(d), "started", "failed")) {
-		if (journal_step_start(&d->j, cur(d)->seq, NULL, &fenced, &e) < 0) {
-			cJSON_Delete(outcome);
-			apply_ledger_failed(d->ap, &e);
-			apply_release(d, d->lease.state, 0);
-			return;
-		}
-		if (fenced) {
-			cJSON_Delete(outcome);
-			apply_drop(d);
-			return;
-		}
+	/* (re)start it even when an earlier run left it started: the finish is
+	 * fenced on this run's attempt */
+	err_clear(&e);
+	int rc = journal_step_start(&d->j, cur(d)->seq, NULL, &fenced, &e);
+	if (!journal_ok(d, rc, fenced, &e)) {
+		cJSON_Delete(outcome);
+		return;
 	}
 	finish_step(d, r, outcome, NULL, NULL);
 }
@@ -1090,12 +1135,55 @@ static void start_await_reflash(struct devctx *d)
 	wait_more(d, "awaiting_reflash", "awaiting_reflash");
 }
 
+/*
+ * Write the device's new session to the credentials file, then finish the
+ * step.  Only a session the ledger holds for good is written (the group
+ * commit is flushed first).  The line is written again when a run resumes
+ * the step (an earlier run may have stopped before writing it): a device may
+ * then have two identical lines, never two different sessions.  If the file
+ * cannot be written, the device is left for a later run, which writes it.
+ */
+static void credentials_then_succeed(struct devctx *d, const char *how)
+{
+	struct apply *ap = d->ap;
+	if (ap->cred && !apply_flush(ap)) {
+		apply_release(d, d->lease.state, 0);
+		return;
+	}
+	crash_point(d, "after_session", cur(d)->kind);
+	if (ap->cred) {
+		cJSON *line = cJSON_Duplicate(d->dc.new_session, true);
+		cJSON_AddStringToObject(line, "device_id", dev_id(d));
+		const char *eui = device_path_str(d->dc.copy, "ids.dev_eui");
+		if (eui)
+			cJSON_AddStringToObject(line, "dev_eui", eui);
+		cJSON_AddStringToObject(line, "application_id", ap->b.target_app);
+		char *t = cJSON_PrintUnformatted(line);
+		cJSON_Delete(line);
+		bool ok = fprintf(ap->cred, "%s\n", t) > 0 && fflush(ap->cred) == 0;
+		int err = errno;
+		mem_wipe(t, strlen(t));
+		free(t);
+		if (!ok) {
+			struct err why;
+			err_set(&why, ERR_RETRYABLE, "cannot write %s: %s", ap->o->credentials_file,
+			        strerror(err));
+			err_hint(&why, "the session is kept in the ledger; the next run writes it");
+			retry_later(d, &why);
+			return;
+		}
+	}
+	cJSON *out = cJSON_CreateObject();
+	cJSON_AddStringToObject(out, "new_dev_addr",
+	                        device_path_str(d->dc.new_session, "dev_addr"));
+	cJSON_AddStringToObject(out, "session", how);
+	succeed(d, out, NULL, NULL);
+}
+
 static void start_new_session(struct devctx *d)
 {
 	if (d->dc.new_session) {
-		cJSON *o = cJSON_CreateObject();
-		cJSON_AddStringToObject(o, "found", "new session made by an earlier attempt");
-		succeed(d, o, NULL, NULL);
+		credentials_then_succeed(d, "made by an earlier attempt");
 		return;
 	}
 	struct tts_op op;
@@ -1207,29 +1295,7 @@ static void complete_new_session(struct devctx *d)
 	buf_release(&stored);
 	d->dc.new_session = cJSON_Parse(plain.data);
 	buf_release_secret(&plain);
-	/* the file gets only sessions the ledger holds for good */
-	if (ap->cred && !apply_flush(ap)) {
-		apply_release(d, d->lease.state, 0);
-		return;
-	}
-	if (ap->cred) {
-		cJSON *line = cJSON_Duplicate(d->dc.new_session, true);
-		cJSON_AddStringToObject(line, "device_id", dev_id(d));
-		const char *eui = device_path_str(d->dc.copy, "ids.dev_eui");
-		if (eui)
-			cJSON_AddStringToObject(line, "dev_eui", eui);
-		cJSON_AddStringToObject(line, "application_id", ap->b.target_app);
-		char *t = cJSON_PrintUnformatted(line);
-		cJSON_Delete(line);
-		fprintf(ap->cred, "%s\n", t);
-		fflush(ap->cred);
-		mem_wipe(t, strlen(t));
-		free(t);
-	}
-	cJSON *out = cJSON_CreateObject();
-	cJSON_AddStringToObject(out, "new_dev_addr",
-	                        device_path_str(d->dc.new_session, "dev_addr"));
-	succeed(d, out, NULL, NULL);
+	credentials_then_succeed(d, "made now");
 }
 
 static void start_confirm_gone(struct devctx *d)

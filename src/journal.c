@@ -89,8 +89,9 @@ int journal_step_finish(const struct journal_ctx *j, int seq, const struct journ
 		o->last_error_json,
 		o->note_summary,
 		o->note_actions,
+		o->keep_error ? "true" : "false",
 	};
-	return run_fenced(j, SQLQ_journal_step_finish, 15, p, fenced, e);
+	return run_fenced(j, SQLQ_journal_step_finish, 16, p, fenced, e);
 }
 
 int journal_save_copy(const struct journal_ctx *j, const char *doc_json, const void *sealed,

@@ -7,6 +7,22 @@
 
 #include "ttsmig/mem.h"
 
+/*
+ * What the target NS gets for mac_settings.schedule_downlinks.  The source's
+ * value before migration (pre: 1 true, 0 false, else unset) is carried,
+ * never the false ttsmig set on the source in step 1; rejoin never carries
+ * false (DESIGN: a rejoin device with downlinks off cannot get its
+ * join-accept on the target).
+ */
+static enum device_downlinks target_downlinks(enum device_scenario sc, int pre)
+{
+	if (pre == 1)
+		return DEVICE_DL_TRUE;
+	if (pre == 0 && sc != DEVICE_SC_REJOIN)
+		return DEVICE_DL_FALSE;
+	return DEVICE_DL_DROP_FALSE;
+}
+
 int target_doc_build(const struct batch *b, const struct devcopy *c, struct target_doc *out,
                      struct err *e)
 {
@@ -21,8 +37,7 @@ int target_doc_build(const struct batch *b, const struct devcopy *c, struct targ
 		.application_id = b->target_app,
 		.source_hosts = hosts,
 		.nsource_hosts = (size_t)b->nsource_hosts,
-		/* an operator's own "false" is carried; ttsmig's own (step 1) is not */
-		.downlinks = c->pre_downlinks == 0 ? DEVICE_DL_FALSE : DEVICE_DL_DROP_FALSE,
+		.downlinks = target_downlinks(b->scenario, c->pre_downlinks),
 	};
 	for (int r = 0; r < REG_COUNT; r++)
 		t.host[r] = b->target_host[r][0] ? b->target_host[r] : NULL;

@@ -48,6 +48,7 @@ struct journal_outcome {
 	int next_step;               /* the device's next step; 0 = unchanged */
 	const char *device_state;    /* new device state, NULL = unchanged */
 	const char *last_error_json; /* device last_error, NULL = cleared on success */
+	bool keep_error;             /* ... unless this is set (restore steps) */
 	const char *note_summary;    /* rollback note text, NULL = no note */
 	const char *note_actions;    /* rollback note actions (json array), may be NULL */
 };

@@ -27,8 +27,9 @@ RETURNING id;
 -- $6 step state (succeeded | failed | skipped), $7 outcome (json),
 -- $8 event kind, $9 http status, $10 error name,
 -- $11 device next_step (NULL = unchanged), $12 device state (NULL = unchanged),
--- $13 device last_error (json; NULL = cleared when the step succeeded),
--- $14 rollback note summary (NULL = no note), $15 rollback actions (json)
+-- $13 device last_error (json; NULL = cleared when the step succeeded,
+-- unless $16), $14 rollback note summary (NULL = no note), $15 rollback
+-- actions (json), $16 keep last_error (restore steps: the reason stays)
 WITH held AS (
     SELECT 1 FROM ttsmig.device_migration
      WHERE batch_id = $1 AND device_id = $2 AND attempt = $3 AND lease_owner = $4
@@ -45,7 +46,7 @@ WITH held AS (
        SET next_step = coalesce($11::integer, next_step),
            state = coalesce($12::text, state),
            last_error = CASE WHEN $13::jsonb IS NOT NULL THEN $13::jsonb
-                             WHEN $6::text = 'succeeded' THEN NULL
+                             WHEN $6::text = 'succeeded' AND NOT $16::boolean THEN NULL
                              ELSE last_error END,
            updated_at = clock_timestamp()
      WHERE batch_id = $1 AND device_id = $2 AND EXISTS (SELECT 1 FROM s)

@@ -311,6 +311,111 @@ static void a_target_refusal_restores_the_device_on_the_source(void **state)
 }
 
 /* Crash at every step (three points each) and resume: the batch converges. */
+/* Run apply with TTSMIG_CRASH_AT=hook and expect it killed there. */
+static void crash_at(struct migfix *f, const char *const *argv, const char *hook)
+{
+	mf_set_env(f, 9, xasprintf("TTSMIG_CRASH_AT=%s", hook));
+	char *out = NULL, *err = NULL;
+	int rc = mf_run(f, argv, &out, &err);
+	if (rc != 128 + SIGKILL)
+		fail_msg("no crash at %s: exit %d\n%s", hook, rc, err);
+	free(out);
+	free(err);
+	mf_set_env(f, 9, NULL);
+}
+
+static void a_resumed_restore_keeps_the_reason(void **state)
+{
+	struct migfix *f = *state;
+	mf_plan(f, "keep", "keep-session", "--canary", "1");
+	char *dev = mf_q(f, "SELECT min(device_id) FROM ttsmig.device_migration");
+	cJSON *src_is = mf_record(f->ce, "is", SRC_APP, dev);
+	char *body = xasprintf(
+	        "{\"ids\":{\"device_id\":\"squatter\",\"application_ids\":{\"application_id\":"
+	        "\"other-app\"},\"dev_eui\":\"%s\",\"join_eui\":\"%s\"}}",
+	        mf_jstr(src_is, "ids.dev_eui"), mf_jstr(src_is, "ids.join_eui"));
+	struct su_resp *r = su_ctl(f->cloud, "PUT", "/raw/is/other-app/squatter", body);
+	assert_true(r->status == 200 || r->status == 201);
+	su_free(r);
+	free(body);
+	cJSON_Delete(src_is);
+	const char *apply[] = { "apply", "--batch", "keep", "--no-progress", NULL };
+	crash_at(f, apply, "after_outcome:source_restore_is");
+	mf_expect_run(f, apply, EXIT_PARTIAL);
+	char *st = mf_q(f,
+	                "SELECT state || '|' || (last_error->>'class') || '|' || "
+	                "(last_error->>'message') FROM ttsmig.device_migration "
+	                "WHERE device_id = '%s'",
+	                dev);
+	if (strncmp(st, "restored|conflict|", 18) != 0 || strlen(st) < 30)
+		fail_msg("after a resumed restore: %s", st);
+	free(st);
+	free(dev);
+}
+
+static void a_wait_left_started_by_a_dead_run_finishes(void **state)
+{
+	struct migfix *f = *state;
+	mf_plan(f, "w", "rejoin", "--canary", "1");
+	const char *apply[] = { "apply", "--batch", "w", "--no-progress", NULL };
+	mf_expect_run(f, apply, EXIT_PENDING);
+	char *dev = mf_q(f, "SELECT min(device_id) FROM ttsmig.device_migration");
+	char *path = xasprintf("/devices/%s/%s/join", TGT_APP, dev);
+	struct su_resp *r = su_ctl(f->cloud, "POST", path, NULL);
+	su_expect(r, 200);
+	su_free(r);
+	free(path);
+	/* a run that was killed after recording the wait as started */
+	tu_admin_sql(f->db, "UPDATE ttsmig.step s SET state = 'started', attempt = d.attempt "
+	                    "FROM ttsmig.device_migration d WHERE d.batch_id = s.batch_id AND "
+	                    "d.device_id = s.device_id AND s.kind = 'await_join'");
+	mf_expect_run(f, apply, EXIT_OK);
+	mf_expect_states(f, "w", "done");
+	assert_null(mf_record(f->ce, "is", SRC_APP, dev));
+	free(dev);
+}
+
+static void abp_new_credentials_survive_a_crash_before_the_file(void **state)
+{
+	struct migfix *f = *state;
+	mf_plan(f, "nc", "abp-new", "--canary", "2");
+	char *cred = xasprintf("%s/nc.creds", f->dir);
+	const char *apply[] = { "apply", "--batch",       "nc", "--credentials-file",
+		                cred,    "--no-progress", NULL };
+	crash_at(f, apply, "after_session:target_new_session");
+	mf_expect_run(f, apply, EXIT_PENDING);
+	mf_expect_states(f, "nc", "awaiting_reflash");
+	/* every device has its line, with the session the target holds */
+	long devices = mf_qn(f, "SELECT count(*) FROM ttsmig.device_migration");
+	for (long i = 0; i < devices; i++) {
+		char *dev = mf_q(f,
+		                 "SELECT device_id FROM ttsmig.device_migration ORDER BY 1 "
+		                 "OFFSET %ld LIMIT 1",
+		                 i);
+		cJSON *ns = mf_record(f->cloud, "ns", TGT_APP, dev);
+		assert_non_null(ns);
+		FILE *fp = fopen(cred, "r");
+		assert_non_null(fp);
+		char line[1024];
+		bool found = false;
+		while (fgets(line, sizeof(line), fp)) {
+			cJSON *j = cJSON_Parse(line);
+			if (strcmp(mf_jstr(j, "device_id"), dev) == 0) {
+				assert_string_equal(mf_jstr(j, "dev_addr"),
+				                    mf_jstr(ns, "session.dev_addr"));
+				found = true;
+			}
+			cJSON_Delete(j);
+		}
+		fclose(fp);
+		if (!found)
+			fail_msg("no credentials line for %s", dev);
+		cJSON_Delete(ns);
+		free(dev);
+	}
+	free(cred);
+}
+
 static void crash_everywhere_and_resume(struct migfix *f, const char *scenario, const char *batch,
                                         const char *const *kinds, int nkinds)
 {
@@ -657,7 +762,7 @@ static void a_frozen_worker_is_fenced_out(void **state)
 	fclose(fp);
 	/* A was fenced out, or, when it stood still inside a group commit, the
 	 * ledger ended its session (its row locks would have kept the devices) */
-	if (!tu_contains(buf, "took this device over") &&
+	if (!strstr(buf, "took this device over") &&
 	    !(WIFEXITED(status) && WEXITSTATUS(status) == EXIT_LEDGER_UNREACHABLE))
 		fail_msg("worker A was neither fenced nor cut off:\n%s", buf);
 	mf_expect_states(f, "two", "done");
@@ -736,6 +841,9 @@ int main(void)
 		T(abp_reset_sets_resets_f_cnt),
 		T(abp_new_writes_credentials_and_waits_for_reflash),
 		T(a_target_refusal_restores_the_device_on_the_source),
+		T(a_resumed_restore_keeps_the_reason),
+		T(a_wait_left_started_by_a_dead_run_finishes),
+		T(abp_new_credentials_survive_a_crash_before_the_file),
 		T(crashes_during_rejoin_converge),
 		T(crashes_during_keep_session_converge),
 		T(crashes_during_abp_reset_converge),
