@@ -45,6 +45,27 @@ bool apply_flush(struct apply *ap)
 	return true;
 }
 
+/* Whether process pid runs (a zombie, killed but not yet reaped, does not). */
+static bool pid_alive(long pid)
+{
+	if (pid <= 0 || (kill((pid_t)pid, 0) < 0 && errno == ESRCH))
+		return false;
+	char path[64], line[256];
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	FILE *fp = fopen(path, "r");
+	if (!fp)
+		return true; /* no /proc: trust kill() */
+	bool alive = true;
+	if (fgets(line, sizeof(line), fp)) {
+		/* "pid (comm) S ...": the state follows the last ')' */
+		const char *rp = strrchr(line, ')');
+		if (rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X'))
+			alive = false;
+	}
+	fclose(fp);
+	return alive;
+}
+
 /* End the leases of workers on this host whose process is gone. */
 static int reap_dead_owners(struct apply *ap, struct err *e)
 {
@@ -63,7 +84,7 @@ static int reap_dead_owners(struct apply *ap, struct err *e)
 		if (strncmp(owner, host, hl) != 0 || owner[hl] != ':')
 			continue;
 		long pid = strtol(owner + hl + 1, NULL, 10);
-		if (pid <= 0 || (kill((pid_t)pid, 0) < 0 && errno == ESRCH)) {
+		if (!pid_alive(pid)) {
 			const char *q[] = { bid, owner, ap->l->actor };
 			if (ledger_exec(ap->l, SQLQ_apply_expire_owner, 3, q, NULL, e) < 0) {
 				PQclear(res);

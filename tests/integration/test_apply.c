@@ -416,6 +416,37 @@ static void abp_new_credentials_survive_a_crash_before_the_file(void **state)
 	free(cred);
 }
 
+static void devices_of_a_dead_or_zombie_worker_are_free_at_once(void **state)
+{
+	struct migfix *f = *state;
+	mf_plan(f, "z", "rejoin", "--canary", "2");
+	char host[256];
+	assert_int_equal(gethostname(host, sizeof(host)), 0);
+	host[sizeof(host) - 1] = '\0';
+	/* a worker killed but not reaped by its parent (a zombie), and one that is gone */
+	pid_t zombie = fork();
+	if (zombie == 0)
+		_exit(0);
+	pid_t gone = fork();
+	if (gone == 0)
+		_exit(0);
+	waitpid(gone, NULL, 0);
+	usleep(100 * 1000); /* the zombie has exited */
+	char *sql = xasprintf("UPDATE ttsmig.device_migration SET lease_owner = CASE WHEN "
+	                      "device_id = (SELECT min(device_id) FROM ttsmig.device_migration) "
+	                      "THEN '%s:%ld:aa' ELSE '%s:%ld:bb' END, "
+	                      "lease_expires_at = clock_timestamp() + interval '1 hour'",
+	                      host, (long)zombie, host, (long)gone);
+	tu_admin_sql(f->db, sql);
+	free(sql);
+	const char *apply[] = { "apply", "--batch", "z", "--no-progress", NULL };
+	mf_expect_run(f, apply, EXIT_PENDING);
+	mf_expect_states(f, "z", "awaiting_join");
+	assert_int_equal(mf_qn(f, "SELECT count(*) FROM ttsmig.event WHERE kind = 'lease_reaped'"),
+	                 2);
+	waitpid(zombie, NULL, 0);
+}
+
 static void crash_everywhere_and_resume(struct migfix *f, const char *scenario, const char *batch,
                                         const char *const *kinds, int nkinds)
 {
@@ -844,6 +875,7 @@ int main(void)
 		T(a_resumed_restore_keeps_the_reason),
 		T(a_wait_left_started_by_a_dead_run_finishes),
 		T(abp_new_credentials_survive_a_crash_before_the_file),
+		T(devices_of_a_dead_or_zombie_worker_are_free_at_once),
 		T(crashes_during_rejoin_converge),
 		T(crashes_during_keep_session_converge),
 		T(crashes_during_abp_reset_converge),
