@@ -804,36 +804,6 @@ static void complete_delete(struct devctx *d, bool target)
 	free(actions);
 }
 
-/*
- * The paths of a Set or Create body that registry r returns on Get (some,
- * e.g. the NS's serial_number, may be set but not read): what a read-back
- * asks for.  NULL-terminated, malloc'ed; the strings belong to the body.
- */
-static const char **read_paths(enum registry r, const cJSON *body)
-{
-	const char **paths = target_doc_paths(body);
-	int j = 0;
-	for (int i = 0; paths[i]; i++)
-		if (strcmp(paths[i], "ids") == 0 || strncmp(paths[i], "ids.", 4) == 0 ||
-		    devmap_get_allows(r, paths[i]))
-			paths[j++] = paths[i];
-	paths[j] = NULL;
-	return paths;
-}
-
-/* The paths of a body that registry r does not return on Get: not compared. */
-static const char **unread_paths(enum registry r, const cJSON *body)
-{
-	const char **paths = target_doc_paths(body);
-	int j = 0;
-	for (int i = 0; paths[i]; i++)
-		if (strcmp(paths[i], "ids") != 0 && strncmp(paths[i], "ids.", 4) != 0 &&
-		    !devmap_get_allows(r, paths[i]))
-			paths[j++] = paths[i];
-	paths[j] = NULL;
-	return paths;
-}
-
 /* Compare what target registry r holds with what was sent (what its Get
  * returns of it); 0 equal, 1 differs (*why set). */
 static int differs(enum registry r, const cJSON *expected_body, const cJSON *actual,
@@ -842,7 +812,7 @@ static int differs(enum registry r, const cJSON *expected_body, const cJSON *act
 	struct device_diffs diffs = DEVICE_DIFFS_INIT;
 	struct err e;
 	const cJSON *want = device_path_get(expected_body, "end_device");
-	const char **unread = unread_paths(r, expected_body);
+	const char **unread = target_doc_unread_paths(r, expected_body, NULL);
 	int rc = device_compare(want, actual, DEVICE_CMP_IGNORE_EXTRA | DEVICE_CMP_IGNORE_READ_ONLY,
 	                        unread, &diffs, &e);
 	free(unread);
@@ -872,7 +842,7 @@ static void start_create_is(struct devctx *d)
 	}
 	if (d->resolving) {
 		d->phase = 1;
-		const char **paths = read_paths(REG_IS, d->td.update.body[REG_IS]);
+		const char **paths = target_doc_read_paths(REG_IS, d->td.update.body[REG_IS]);
 		get_device(d, true, REG_IS, paths);
 		free(paths);
 	} else {
@@ -937,7 +907,8 @@ static void complete_create_is(struct devctx *d)
 			d->remembered = d->err[REG_IS];
 			d->phase = 3;
 			clear_answers(d);
-			const char **paths = read_paths(REG_IS, d->td.update.body[REG_IS]);
+			const char **paths =
+			        target_doc_read_paths(REG_IS, d->td.update.body[REG_IS]);
 			get_device(d, true, REG_IS, paths);
 			free(paths);
 			settle(d);
@@ -966,7 +937,7 @@ static void start_set(struct devctx *d)
 	}
 	if (d->resolving) {
 		d->phase = 1;
-		const char **paths = read_paths(r, body);
+		const char **paths = target_doc_read_paths(r, body);
 		get_device(d, true, r, paths);
 		free(paths);
 	} else {
@@ -1015,7 +986,7 @@ static void start_verify(struct devctx *d)
 		const cJSON *body = r == REG_IS ? d->td.update.body[REG_IS] : d->td.create.body[r];
 		if (!body)
 			continue;
-		const char **paths = read_paths((enum registry)r, body);
+		const char **paths = target_doc_read_paths((enum registry)r, body);
 		get_device(d, true, (enum registry)r, paths);
 		free(paths);
 	}

@@ -5,6 +5,7 @@
 
 #include <string.h>
 
+#include "ttsmig/devmap.h"
 #include "ttsmig/mem.h"
 
 /*
@@ -96,4 +97,39 @@ const char **target_doc_paths(const cJSON *body)
 				v[i++] = id_paths[k];
 	}
 	return v;
+}
+
+static bool is_id_path(const char *p)
+{
+	return strcmp(p, "ids") == 0 || strncmp(p, "ids.", 4) == 0;
+}
+
+const char **target_doc_read_paths(enum registry r, const cJSON *body)
+{
+	const char **paths = target_doc_paths(body);
+	int j = 0;
+	for (int i = 0; paths[i]; i++)
+		if (is_id_path(paths[i]) || devmap_get_allows(r, paths[i]))
+			paths[j++] = paths[i];
+	paths[j] = NULL;
+	return paths;
+}
+
+const char **target_doc_unread_paths(enum registry r, const cJSON *body, const char *const *extra)
+{
+	const char **paths = target_doc_paths(body);
+	size_t n = 0, nextra = 0;
+	while (paths[n])
+		n++;
+	while (extra && extra[nextra])
+		nextra++;
+	paths = xrealloc(paths, (n + nextra + 1) * sizeof(*paths));
+	size_t j = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!is_id_path(paths[i]) && !devmap_get_allows(r, paths[i]))
+			paths[j++] = paths[i];
+	for (size_t i = 0; i < nextra; i++)
+		paths[j++] = extra[i];
+	paths[j] = NULL;
+	return paths;
 }

@@ -23,6 +23,8 @@ static const struct command commands[] = {
 	{ "apply", cmd_apply, "run a planned batch (run again to resume)" },
 	{ "rollback", cmd_rollback, "put a batch's devices back on the source" },
 	{ "status", cmd_status, "devices per state, failures by error, what is in flight" },
+	{ "reconcile", cmd_reconcile, "compare the deployments with the ledger (exit 0: clean)" },
+	{ "report", cmd_report, "print a reporting view: progress, failures, durations, ..." },
 	{ NULL, NULL, NULL },
 };
 

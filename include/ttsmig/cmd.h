@@ -13,5 +13,7 @@ int cmd_plan(int argc, char **argv);
 int cmd_apply(int argc, char **argv);
 int cmd_rollback(int argc, char **argv);
 int cmd_status(int argc, char **argv);
+int cmd_reconcile(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 
 #endif

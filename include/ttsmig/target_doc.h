@@ -34,4 +34,14 @@ void target_doc_release(struct target_doc *t);
  */
 const char **target_doc_paths(const cJSON *body);
 
+/*
+ * Of those, the ones registry r returns on Get (some, e.g. the NS's
+ * serial_number, may be set but not read): the mask of a read-back.  The
+ * identifiers are always kept.  Same ownership as target_doc_paths.
+ */
+const char **target_doc_read_paths(enum registry r, const cJSON *body);
+/* The others: what a comparison of a read-back must skip, followed by
+ * `extra` (NULL-terminated, may be NULL).  Same ownership. */
+const char **target_doc_unread_paths(enum registry r, const cJSON *body, const char *const *extra);
+
 #endif

@@ -67,6 +67,8 @@ DECLARE
     v record;
 BEGIN
     GRANT USAGE ON SCHEMA ttsmig TO ttsmig_reader;
+    -- every command checks the schema version on connect (no secrets there)
+    GRANT SELECT ON ttsmig.schema_version TO ttsmig_reader;
     FOR v IN SELECT c.relname
                FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
               WHERE n.nspname = 'ttsmig' AND c.relkind IN ('v', 'm')
