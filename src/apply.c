@@ -34,7 +34,46 @@ void apply_ledger_failed(struct apply *ap, const struct err *e)
 	}
 }
 
-bool apply_flush(struct apply *ap)
+/* A device may be freed when nobody refers to it any more. */
+static void maybe_free(struct devctx *d)
+{
+	if (d->finished && d->pending == 0 && d->queued == 0)
+		apply_devctx_free(d);
+}
+
+/* The answer of a deferred write of device arg. */
+static void deferred_done(void *arg, int rows, const struct err *e)
+{
+	struct devctx *d = arg;
+	d->queued--;
+	if (e)
+		apply_ledger_failed(d->ap, e);
+	else if (rows == 0)
+		d->fenced_late = true;
+	maybe_free(d);
+}
+
+void apply_defer(void *arg, enum sqlq q, int nparams, const char *const *params)
+{
+	struct devctx *d = arg;
+	d->queued++;
+	ledger_defer(d->ap->l, q, nparams, params, deferred_done, d);
+}
+
+void apply_after_commit(struct devctx *d, void (*fn)(struct devctx *d))
+{
+	struct apply *ap = d->ap;
+	if (ap->nconts == ap->capconts) {
+		ap->capconts = ap->capconts ? ap->capconts * 2 : 64;
+		ap->conts = xrealloc(ap->conts, sizeof(*ap->conts) * (size_t)ap->capconts);
+	}
+	ap->conts[ap->nconts].d = d;
+	ap->conts[ap->nconts].fn = fn;
+	ap->nconts++;
+	d->queued++;
+}
+
+bool apply_commit(struct apply *ap)
 {
 	struct err e;
 	err_clear(&e);
@@ -43,6 +82,38 @@ bool apply_flush(struct apply *ap)
 		return false;
 	}
 	return true;
+}
+
+/*
+ * Commit, then run what waited for it; what that writes is committed in
+ * turn, so the loop never sends a call whose intent is not durable.  A
+ * device one of whose writes was fenced is dropped instead.  After a
+ * ledger failure the waiting work is dropped unrun.
+ */
+static bool apply_flush(struct apply *ap)
+{
+	for (;;) {
+		bool ok = apply_commit(ap) && !ap->ledger_failed;
+		if (ap->nconts == 0)
+			return ok;
+		struct apply_cont *c = ap->conts;
+		int n = ap->nconts;
+		ap->conts = NULL;
+		ap->nconts = ap->capconts = 0;
+		for (int i = 0; i < n; i++) {
+			struct devctx *d = c[i].d;
+			d->queued--;
+			if (!ok || d->finished)
+				maybe_free(d);
+			else if (d->fenced_late)
+				apply_drop(d);
+			else
+				c[i].fn(d);
+		}
+		free(c);
+		if (!ok)
+			return false;
+	}
 }
 
 /* Whether process pid runs (a zombie, killed but not yet reaped, does not). */
@@ -166,21 +237,24 @@ static void forget(struct devctx *d)
 		}
 	}
 	d->finished = true;
-	/* calls still in flight keep it alive; their callback frees it */
-	if (d->pending == 0)
-		apply_devctx_free(d);
+	/* calls in flight and deferred writes keep it alive; the last frees it */
+	maybe_free(d);
+}
+
+static void released(void *arg, int rows, const struct err *e)
+{
+	struct devctx *d = arg;
+	if (!e && rows == 0)
+		d->ap->st->fenced++;
+	deferred_done(arg, rows < 0 ? rows : 1, e);
 }
 
 void apply_release(struct devctx *d, const char *state, double retry_after_s)
 {
 	struct apply *ap = d->ap;
-	struct err e;
-	err_clear(&e);
-	int r = lease_release(ap->l, ap->b.id, &d->lease, ap->owner, state, retry_after_s, &e);
-	if (r < 0)
-		apply_ledger_failed(ap, &e);
-	else if (r == 0)
-		ap->st->fenced++;
+	d->queued++;
+	lease_release_defer(ap->l, ap->b.id, &d->lease, ap->owner, state, retry_after_s, released,
+	                    d);
 	forget(d);
 }
 
@@ -218,6 +292,8 @@ static int claim_more(struct apply *ap, struct err *e)
 		d->j.batch_id = ap->b.id;
 		d->j.lease = &d->lease;
 		d->j.owner = ap->owner;
+		d->j.defer = apply_defer;
+		d->j.defer_arg = d;
 		if (ap->nheld == ap->capheld) {
 			ap->capheld = ap->capheld ? ap->capheld * 2 : 64;
 			ap->held = xrealloc(ap->held, sizeof(*ap->held) * (size_t)ap->capheld);
@@ -230,8 +306,9 @@ static int claim_more(struct apply *ap, struct err *e)
 		const char *p[] = { bid, d->lease.device_id, att, ap->owner };
 		struct err le;
 		err_clear(&le);
-		if (ledger_exec(ap->l, SQLQ_apply_count_claims, 4, p, NULL, &le) < 0 ||
-		    apply_load_device(d, &le) < 0) {
+		int lrc = apply_load_device(d, &le);
+		apply_defer(d, SQLQ_apply_count_claims, 4, p);
+		if (lrc < 0) {
 			if (le.cls == ERR_LEDGER || le.cls == ERR_LEDGER_UNREACHABLE) {
 				apply_ledger_failed(ap, &le);
 				forget(d);
@@ -427,7 +504,7 @@ int apply_run(struct ledger *l, const struct secret_key *k, const struct apply_o
 	 * announce go out (they are only sent inside http_run_once).  If the
 	 * ledger fails, no call may be sent: the run stops and cancels them.
 	 */
-	long commits0 = l->commits;
+	long commits0 = l->commits, pipelined0 = l->pipelined;
 	if (!o->commit_each) {
 		char idle_ms[32];
 		snprintf(idle_ms, sizeof(idle_ms), "%ld", (long)ap.lease_s * 1000);
@@ -479,6 +556,7 @@ int apply_run(struct ledger *l, const struct secret_key *k, const struct apply_o
 	st->ledger_wait_s = l->wait_s - wait0;
 	st->ledger_calls = l->calls - calls0;
 	st->ledger_commits = l->commits - commits0;
+	st->ledger_pipelined = l->pipelined - pipelined0;
 	struct rusage ru;
 	if (getrusage(RUSAGE_SELF, &ru) == 0)
 		st->max_rss_kb = ru.ru_maxrss;
@@ -501,7 +579,13 @@ cleanup:
 		http_cancel_all(ap.http);
 	while (ap.nheld > 0)
 		forget(ap.held[0]);
+	/* what waited for a commit that never came */
+	for (int i = 0; i < ap.nconts; i++) {
+		ap.conts[i].d->queued--;
+		maybe_free(ap.conts[i].d);
+	}
 	free(ap.held);
+	free(ap.conts);
 	if (ap.cred && fclose(ap.cred) != 0 && rc == 0)
 		rc = err_set(e, ERR_IO, "writing %s failed: %s", o->credentials_file,
 		             strerror(errno));

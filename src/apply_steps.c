@@ -103,7 +103,7 @@ static void crash_point(struct devctx *d, const char *point, enum step_kind kind
 	long n = spec[wl] == ':' ? strtol(spec + wl + 1, NULL, 10) : 1;
 	if (++seen == n) {
 		/* "committed" means committed: flush the group commit first */
-		if (strcmp(point, "after_call") != 0 && !apply_flush(d->ap))
+		if (strcmp(point, "after_call") != 0 && !apply_commit(d->ap))
 			return;
 		fprintf(stderr, "ttsmig: test hook: crashing at %s\n", want);
 		fflush(stderr);
@@ -146,7 +146,7 @@ static void on_answer(struct tts_result *res, void *arg)
 	d->pending--;
 	if (d->finished) {
 		/* the device was dropped while this call was in flight */
-		if (d->pending == 0)
+		if (d->pending == 0 && d->queued == 0)
 			apply_devctx_free(d);
 		return;
 	}
@@ -598,21 +598,6 @@ static const char *const downlinks_mask[] = { "mac_settings.schedule_downlinks",
 
 static void start_stop_downlinks(struct devctx *d)
 {
-	struct apply *ap = d->ap;
-	char bid[32], att[32];
-	struct err e;
-	err_clear(&e);
-	snprintf(bid, sizeof(bid), "%lld", ap->b.id);
-	snprintf(att, sizeof(att), "%lld", d->lease.attempt);
-	const char *p[] = { bid, dev_id(d), att, ap->owner,
-		            d->dc.pre_downlinks < 0 ? NULL
-		            : d->dc.pre_downlinks   ? "t"
-		                                    : "f" };
-	if (ledger_exec(ap->l, SQLQ_apply_set_pre_downlinks, 5, p, NULL, &e) < 0) {
-		apply_ledger_failed(ap, &e);
-		apply_release(d, d->lease.state, 0);
-		return;
-	}
 	if (d->resolving) {
 		d->phase = 1;
 		get_device(d, false, REG_NS, downlinks_mask);
@@ -1117,7 +1102,7 @@ static void start_await_reflash(struct devctx *d)
 static void credentials_then_succeed(struct devctx *d, const char *how)
 {
 	struct apply *ap = d->ap;
-	if (ap->cred && !apply_flush(ap)) {
+	if (ap->cred && !apply_commit(ap)) {
 		apply_release(d, d->lease.state, 0);
 		return;
 	}
@@ -1547,6 +1532,28 @@ static void kind_complete(struct devctx *d)
 	executors[cur(d)->kind].complete(d);
 }
 
+/* The intent of the current step is durable: act. */
+static void intent_committed(struct devctx *d)
+{
+	crash_point(d, "after_intent", cur(d)->kind);
+	kind_start(d);
+}
+
+/* Part of the intent of stop_downlinks: the value the source had before
+ * (what a restore or rollback puts back). */
+static void record_pre_downlinks(struct devctx *d)
+{
+	struct apply *ap = d->ap;
+	char bid[32], att[32];
+	snprintf(bid, sizeof(bid), "%lld", ap->b.id);
+	snprintf(att, sizeof(att), "%lld", d->lease.attempt);
+	const char *p[] = { bid, dev_id(d), att, ap->owner,
+		            d->dc.pre_downlinks < 0 ? NULL
+		            : d->dc.pre_downlinks   ? "t"
+		                                    : "f" };
+	apply_defer(d, SQLQ_apply_set_pre_downlinks, 5, p);
+}
+
 /* Start the step at d->cur (skipping finished ones), write-ahead. */
 static void step_begin(struct devctx *d)
 {
@@ -1580,13 +1587,15 @@ static void step_begin(struct devctx *d)
 		cJSON_AddStringToObject(detail, "resolve", "read the remote state first");
 	char *dt = cJSON_PrintUnformatted(detail);
 	cJSON_Delete(detail);
+	if (k == STEP_SOURCE_STOP_DOWNLINKS)
+		record_pre_downlinks(d);
 	int rc = journal_step_start(&d->j, cur(d)->seq, dt, &fenced, &e);
 	free(dt);
 	if (!journal_ok(d, rc, fenced, &e))
 		return;
 	snprintf(cur(d)->state, sizeof(cur(d)->state), "started");
-	crash_point(d, "after_intent", k);
-	kind_start(d);
+	/* the step acts once its intent is committed */
+	apply_after_commit(d, intent_committed);
 }
 
 void steps_run_current(struct devctx *d)

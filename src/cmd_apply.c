@@ -140,6 +140,8 @@ static void print_stats(const struct cli *c, const struct args *a, const struct 
 		cJSON_AddNumberToObject(run, "ledger_wait_seconds", s->ledger_wait_s);
 		cJSON_AddNumberToObject(run, "ledger_round_trips", (double)s->ledger_calls);
 		cJSON_AddNumberToObject(run, "ledger_group_commits", (double)s->ledger_commits);
+		cJSON_AddNumberToObject(run, "ledger_pipelined_statements",
+		                        (double)s->ledger_pipelined);
 		cJSON_AddNumberToObject(run, "max_rss_kb", (double)s->max_rss_kb);
 		cJSON_AddBoolToObject(run, "interrupted", s->interrupted);
 		cJSON *b = cJSON_AddObjectToObject(o, "batch_now");

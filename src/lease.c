@@ -122,6 +122,19 @@ int lease_release(struct ledger *l, long long batch_id, const struct lease *held
 	return released;
 }
 
+void lease_release_defer(struct ledger *l, long long batch_id, const struct lease *held,
+                         const char *owner, const char *new_state, double retry_after_s,
+                         ledger_done_fn done, void *arg)
+{
+	char batch[32], attempt[32], after[32];
+	snprintf(batch, sizeof(batch), "%lld", batch_id);
+	snprintf(attempt, sizeof(attempt), "%lld", held->attempt);
+	snprintf(after, sizeof(after), "%.3f", retry_after_s);
+	const char *p[] = { batch, held->device_id, attempt,
+		            owner, new_state,       retry_after_s < 0 ? NULL : after };
+	ledger_defer(l, SQLQ_lease_release, 6, p, done, arg);
+}
+
 int lease_check(struct ledger *l, long long batch_id, const struct lease *held, const char *owner,
                 struct err *e)
 {

@@ -12,11 +12,12 @@
 
 #include <sodium.h>
 
+#include "ttsmig/ledger_internal.h"
 #include "ttsmig/log.h"
 #include "ttsmig/mem.h"
 #include "ttsmig/secret.h"
 
-static double now_s(void)
+double ledger_now_s(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -129,6 +130,7 @@ void ledger_close(struct ledger *l)
 {
 	if (!l)
 		return;
+	ledger_group_abandon(l);
 	if (l->conn)
 		PQfinish(l->conn);
 	free(l->actor);
@@ -228,40 +230,12 @@ int ledger_result_error(const PGresult *res, const char *what, struct err *e)
 	return -1;
 }
 
-static int check_result(PGresult *res, const char *what, struct err *e)
+int ledger_check_result(PGresult *res, const char *what, struct err *e)
 {
 	ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
 	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
 		return 0;
 	return ledger_result_error(res, what, e);
-}
-
-/* In group mode, open the group's transaction before its first statement. */
-static int group_join(struct ledger *l, struct err *e)
-{
-	if (!l->group || l->group_open)
-		return 0;
-	if (l->group_lost)
-		return err_set(
-		        e, ERR_LEDGER,
-		        "an earlier group of ledger writes was lost; nothing more is written");
-	double t0 = now_s();
-	PGresult *res = PQexec(l->conn, "BEGIN");
-	l->wait_s += now_s() - t0;
-	l->calls++;
-	int rc = check_result(res, "BEGIN", e);
-	PQclear(res);
-	if (rc == 0)
-		l->group_open = true;
-	return rc;
-}
-
-/* A statement failed: inside a group, the whole group is lost. */
-static int group_fail(struct ledger *l)
-{
-	if (l->group_open)
-		l->group_broken = true;
-	return -1;
 }
 
 int ledger_exec(struct ledger *l, enum sqlq q, int nparams, const char *const *params,
@@ -272,24 +246,18 @@ int ledger_exec(struct ledger *l, enum sqlq q, int nparams, const char *const *p
 
 	if (res_out)
 		*res_out = NULL;
-	if (group_join(l, e) < 0)
+	/* deferred writes go first (statement order is program order) */
+	if (ledger_drain(l, e) < 0 || ledger_group_join(l, e) < 0)
 		return -1;
-	double t0 = now_s();
-	if (!(l->prepared[q / 8] & (1u << (q % 8)))) {
-		res = PQprepare(l->conn, name, sql_text(q), nparams, NULL);
-		if (check_result(res, name, e) < 0) {
-			PQclear(res);
-			return group_fail(l);
-		}
-		PQclear(res);
-		l->prepared[q / 8] |= (unsigned char)(1u << (q % 8));
-	}
+	if (ledger_prepare(l, q, nparams, e) < 0)
+		return ledger_group_fail(l);
+	double t0 = ledger_now_s();
 	res = PQexecPrepared(l->conn, name, nparams, params, NULL, NULL, 0);
-	l->wait_s += now_s() - t0;
+	l->wait_s += ledger_now_s() - t0;
 	l->calls++;
-	if (check_result(res, name, e) < 0) {
+	if (ledger_check_result(res, name, e) < 0) {
 		PQclear(res);
-		return group_fail(l);
+		return ledger_group_fail(l);
 	}
 	if (res_out)
 		*res_out = res;
@@ -300,15 +268,30 @@ int ledger_exec(struct ledger *l, enum sqlq q, int nparams, const char *const *p
 
 int ledger_script_text(struct ledger *l, const char *sql, const char *what, struct err *e)
 {
-	if (group_join(l, e) < 0)
+	if (ledger_drain(l, e) < 0 || ledger_group_join(l, e) < 0)
 		return -1;
-	double t0 = now_s();
+	double t0 = ledger_now_s();
 	PGresult *res = PQexec(l->conn, sql);
-	l->wait_s += now_s() - t0;
+	l->wait_s += ledger_now_s() - t0;
 	l->calls++;
-	int rc = check_result(res, what, e);
+	int rc = ledger_check_result(res, what, e);
 	PQclear(res);
-	return rc < 0 ? group_fail(l) : 0;
+	return rc < 0 ? ledger_group_fail(l) : 0;
+}
+
+int ledger_prepare(struct ledger *l, enum sqlq q, int nparams, struct err *e)
+{
+	if (l->prepared[q / 8] & (1u << (q % 8)))
+		return 0;
+	double t0 = ledger_now_s();
+	PGresult *res = PQprepare(l->conn, sql_name(q), sql_text(q), nparams, NULL);
+	l->wait_s += ledger_now_s() - t0;
+	l->calls++;
+	int rc = ledger_check_result(res, sql_name(q), e);
+	PQclear(res);
+	if (rc == 0)
+		l->prepared[q / 8] |= (unsigned char)(1u << (q % 8));
+	return rc;
 }
 
 int ledger_script(struct ledger *l, enum sqlq q, struct err *e)
@@ -332,54 +315,6 @@ void ledger_rollback(struct ledger *l)
 		PGresult *res = PQexec(l->conn, "ROLLBACK");
 		PQclear(res);
 	}
-}
-
-void ledger_group_start(struct ledger *l)
-{
-	l->group = true;
-}
-
-int ledger_group_flush(struct ledger *l, struct err *e)
-{
-	if (!l->group_open)
-		return 0;
-	bool broken = l->group_broken;
-	l->group_open = false;
-	l->group_broken = false;
-	double t0 = now_s();
-	PGresult *res = PQexec(l->conn, broken ? "ROLLBACK" : "COMMIT");
-	l->wait_s += now_s() - t0;
-	l->calls++;
-	int rc = check_result(res, broken ? "ROLLBACK" : "COMMIT", e);
-	/* COMMIT of a transaction that failed on the server answers ROLLBACK */
-	if (rc == 0 && (broken || strcmp(PQcmdStatus(res), "COMMIT") != 0))
-		rc = err_set(e, ERR_LEDGER,
-		             "the ledger rolled back a group of writes after one of them failed");
-	if (rc == 0)
-		l->commits++;
-	else
-		l->group_lost = true;
-	PQclear(res);
-	return rc;
-}
-
-int ledger_group_end(struct ledger *l, struct err *e)
-{
-	int rc = ledger_group_flush(l, e);
-	ledger_group_abandon(l);
-	return rc;
-}
-
-void ledger_group_abandon(struct ledger *l)
-{
-	if (!l)
-		return;
-	if (l->group_open)
-		ledger_rollback(l);
-	l->group = false;
-	l->group_open = false;
-	l->group_broken = false;
-	l->group_lost = false;
 }
 
 int ledger_query_value(struct ledger *l, enum sqlq q, int nparams, const char *const *params,

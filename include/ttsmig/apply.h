@@ -54,23 +54,24 @@ struct apply_opts {
 };
 
 struct apply_stats {
-	long claimed;         /* device claims in this run */
-	long done;            /* devices that reached `done` in this run */
-	long failed;          /* devices that failed for good in this run */
-	long restored;        /* of those, put back on the source */
-	long rolled_back;     /* devices rolled back in this run */
-	long awaiting;        /* devices left awaiting a join or a re-flash */
-	long retry_later;     /* devices left for a later run (retryable errors) */
-	long fenced;          /* devices dropped because another worker took them over */
-	long steps;           /* steps completed in this run */
-	long requests;        /* HTTP requests made */
-	long retries;         /* HTTP retries */
-	long attempts;        /* HTTP transfers (requests and their retries) */
-	long rate_limited;    /* 429 answers */
-	double ledger_wait_s; /* time spent waiting on PostgreSQL in this run */
-	long ledger_calls;    /* ledger round trips in this run */
-	long ledger_commits;  /* group commits in this run (0 with commit_each) */
-	long max_rss_kb;      /* peak resident memory of the process */
+	long claimed;          /* device claims in this run */
+	long done;             /* devices that reached `done` in this run */
+	long failed;           /* devices that failed for good in this run */
+	long restored;         /* of those, put back on the source */
+	long rolled_back;      /* devices rolled back in this run */
+	long awaiting;         /* devices left awaiting a join or a re-flash */
+	long retry_later;      /* devices left for a later run (retryable errors) */
+	long fenced;           /* devices dropped because another worker took them over */
+	long steps;            /* steps completed in this run */
+	long requests;         /* HTTP requests made */
+	long retries;          /* HTTP retries */
+	long attempts;         /* HTTP transfers (requests and their retries) */
+	long rate_limited;     /* 429 answers */
+	double ledger_wait_s;  /* time spent waiting on PostgreSQL in this run */
+	long ledger_calls;     /* ledger round trips in this run */
+	long ledger_commits;   /* group commits in this run (0 with commit_each) */
+	long ledger_pipelined; /* statements sent in pipelines in this run */
+	long max_rss_kb;       /* peak resident memory of the process */
 	bool interrupted;
 	bool nothing_to_do;
 	double seconds;

@@ -44,6 +44,12 @@ struct apply {
 	bool ledger_failed; /* the ledger went away: stop, the next run resumes */
 	struct err ledger_err;
 	FILE *cred; /* abp-new credentials file, or NULL */
+	/* what waits for the next commit (apply_after_commit) */
+	struct apply_cont {
+		struct devctx *d;
+		void (*fn)(struct devctx *d);
+	} * conts;
+	int nconts, capconts;
 };
 
 struct stepinfo {
@@ -78,6 +84,8 @@ struct devctx {
 	struct err remembered; /* e.g. the 409 of a create, while reading the device */
 	int tries;             /* repeats within the step (create after unknown outcome) */
 	bool finished;         /* released or dropped: free when no call is in flight */
+	int queued;            /* deferred writes and continuations not yet done */
+	bool fenced_late;      /* a deferred write was fenced: drop at the commit */
 	bool restore_added;
 	struct err first_failure; /* why the device failed (kept through restore) */
 };
@@ -100,8 +108,17 @@ void apply_release(struct devctx *d, const char *state, double retry_after_s);
 void apply_drop(struct devctx *d);
 /* apply.c: remember a ledger failure (the run stops). */
 void apply_ledger_failed(struct apply *ap, const struct err *e);
-/* apply.c: make the writes so far durable (group commit) before acting on
- * them outside the ledger; false when that failed (the run stops). */
-bool apply_flush(struct apply *ap);
+/*
+ * apply.c: the device's ledger writes are deferred (ledger_defer: sent in
+ * pipelines, committed in groups).  apply_defer is the journal's defer hook
+ * (arg: the device).  apply_after_commit runs fn(d) once everything written
+ * so far is committed and known not fenced: what a step does outside the
+ * ledger (its calls) goes there.  apply_commit commits now, for a writer
+ * that must see its write durable before going on (e.g. before writing a
+ * file); false when the ledger failed (the run stops).
+ */
+void apply_defer(void *arg, enum sqlq q, int nparams, const char *const *params);
+void apply_after_commit(struct devctx *d, void (*fn)(struct devctx *d));
+bool apply_commit(struct apply *ap);
 
 #endif

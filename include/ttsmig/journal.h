@@ -10,6 +10,8 @@
  * Every write is fenced by the lease (lease.h): it names the device's
  * attempt and owner and changes nothing when they are no longer current.
  * Such a call returns 0 with *fenced = true; the worker must drop the device.
+ * With journal_ctx.defer set, the writes are deferred (group commit,
+ * pipelined) and fencing is reported to the deferring caller instead.
  * Events are appended, never changed.
  */
 #ifndef TTSMIG_JOURNAL_H
@@ -27,6 +29,11 @@ struct journal_ctx {
 	long long batch_id;
 	const struct lease *lease;
 	const char *owner;
+	/* when set, writes are handed to it instead of run (the caller defers
+	 * them with ledger_defer and learns of fencing later); the functions
+	 * then return 0 with *fenced = false */
+	void (*defer)(void *arg, enum sqlq q, int nparams, const char *const *params);
+	void *defer_arg;
 };
 
 /* Commit the intent of step `seq` (detail_json: method, path, mask; no key

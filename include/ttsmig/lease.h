@@ -60,6 +60,11 @@ int lease_renew(struct ledger *l, long long batch_id, const char *owner, int lea
 int lease_release(struct ledger *l, long long batch_id, const struct lease *held, const char *owner,
                   const char *new_state, double retry_after_s, struct err *e)
         __attribute__((warn_unused_result));
+/* The same as a deferred statement (ledger_defer): done(arg, 1, NULL) when
+ * released, done(arg, 0, NULL) when fenced out, done(arg, -1, e) on error. */
+void lease_release_defer(struct ledger *l, long long batch_id, const struct lease *held,
+                         const char *owner, const char *new_state, double retry_after_s,
+                         ledger_done_fn done, void *arg);
 
 /* 1 when the lease is still ours and unexpired, 0 when not, -1 on error. */
 int lease_check(struct ledger *l, long long batch_id, const struct lease *held, const char *owner,

@@ -29,10 +29,13 @@ struct ledger {
 	double wait_s;                                /* time spent waiting on PostgreSQL */
 	long calls;                                   /* round trips made */
 	long commits;                                 /* group commits made */
+	long pipelined;                               /* deferred statements sent */
 	bool group;                                   /* group commit on (ledger_group_start) */
 	bool group_open;                              /* a group transaction is open */
 	bool group_broken;                            /* a statement of it failed */
 	bool group_lost;                              /* a flush failed: no more writes */
+	struct ledger_deferred *queue;                /* deferred statements (ledger_defer) */
+	size_t nqueue, capqueue;
 };
 
 /*
@@ -74,8 +77,28 @@ void ledger_group_start(struct ledger *l);
 int ledger_group_flush(struct ledger *l, struct err *e) __attribute__((warn_unused_result));
 /* Flush and leave group mode (on failure the group is rolled back and left too). */
 int ledger_group_end(struct ledger *l, struct err *e) __attribute__((warn_unused_result));
-/* Leave group mode, rolling back what was not flushed (error paths). */
+/* Leave group mode, rolling back what was not flushed (error paths); the
+ * deferred statements not sent are dropped, their callbacks told so. */
 void ledger_group_abandon(struct ledger *l);
+
+/*
+ * Deferred statements (group mode): a write whose answer the caller can
+ * take later.  ledger_defer() copies the parameters and queues the
+ * statement; the queue is sent in one pipeline (libpq pipeline mode: one
+ * round trip for many statements) before any other statement runs and at
+ * every flush, in the order queued, inside the group's transaction.  Then
+ * done(arg, rows, NULL) is called with the number of rows the statement
+ * returned, or done(arg, -1, error) when it failed, was not run because an
+ * earlier one failed, or was dropped (ledger_group_abandon).  A failure
+ * breaks the group as a failed ledger_exec() would.  Outside group mode the
+ * statement runs at once and done is called before ledger_defer returns.
+ * Callbacks must not run statements themselves.
+ */
+typedef void (*ledger_done_fn)(void *arg, int rows, const struct err *e);
+void ledger_defer(struct ledger *l, enum sqlq q, int nparams, const char *const *params,
+                  ledger_done_fn done, void *arg);
+/* Send the deferred statements now (without committing). */
+int ledger_drain(struct ledger *l, struct err *e) __attribute__((warn_unused_result));
 
 /* Append a PostgreSQL text-array literal of items[0..n) ("{\"a\",\"b\"}") to b;
  * a NULL item becomes an SQL NULL element. */

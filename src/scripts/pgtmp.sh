@@ -5,7 +5,7 @@
 #
 # Creates a cluster in a new temporary directory, listening only on a unix
 # socket in that directory (listen_addresses=''), with password (SCRAM)
-# authentication; fsync off unless TTSMIG_PGTMP_DURABLE=1.  PostgreSQL refuses to run as root, so when run as root the
+# authentication; fsync off unless TTSMIG_PGTMP_DURABLE=1; TTSMIG_PGTMP_CONF adds settings (lines).  PostgreSQL refuses to run as root, so when run as root the
 # server runs as the `postgres` system user (runuser).  It creates:
 #   - role `ttsmig`: LOGIN, not a superuser, cannot create roles or databases;
 #   - database `ttsmig` with schema `ttsmig` owned by that role.
@@ -79,6 +79,10 @@ unix_socket_directories = '$dir/sock'
 max_connections = 200
 log_min_messages = warning
 CONF
+# extra settings, one per line (e.g. shared_preload_libraries for profiling)
+if [ -n "${TTSMIG_PGTMP_CONF:-}" ]; then
+	printf '%s\n' "$TTSMIG_PGTMP_CONF" >>"$dir/data/postgresql.conf"
+fi
 # tests trade durability for speed; benchmarks (TTSMIG_PGTMP_DURABLE=1) keep it
 if [ "${TTSMIG_PGTMP_DURABLE:-0}" != 1 ]; then
 	printf '%s\n' "fsync = off" "synchronous_commit = off" "full_page_writes = off" \

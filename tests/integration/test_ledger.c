@@ -556,6 +556,95 @@ static void group_end_commits_what_is_left_and_abandon_rolls_back(void **state)
 	assert_int_equal(PQtransactionStatus(f->l->conn), PQTRANS_IDLE);
 }
 
+struct answers {
+	int n;
+	int rows[8];
+	bool failed[8];
+};
+
+static void note_answer(void *arg, int rows, const struct err *e)
+{
+	struct answers *a = arg;
+	a->rows[a->n] = rows;
+	a->failed[a->n] = e != NULL;
+	a->n++;
+}
+
+/* Defer an event of kind k with detail (json text). */
+static void defer_event(struct fixture *f, const char *k, const char *detail, struct answers *a)
+{
+	const char *p[] = { k, "test", detail };
+	ledger_defer(f->l, SQLQ_ledger_insert_event, 3, p, note_answer, a);
+}
+
+static long events_seen_by_others(struct fixture *f, const char *k)
+{
+	char *sql = xasprintf("SELECT count(*) FROM ttsmig.event WHERE kind = '%s'", k);
+	char *v = tu_sql_value(f->db, sql);
+	long n = strtol(v, NULL, 10);
+	free(v);
+	free(sql);
+	return n;
+}
+
+static void deferred_writes_are_pipelined_in_order_and_answered(void **state)
+{
+	struct fixture *f = *state;
+	struct ledger_init_result r;
+	struct err e;
+	struct answers a = { 0 };
+	assert_int_equal(ledger_init(f->l, f->key_path, &r, &e), 0);
+	ledger_group_start(f->l);
+	defer_event(f, "t1", "{}", &a);
+	const char *none[] = { "1", "no-such-device", "1", "nobody" };
+	/* no row comes back: what a fenced write looks like */
+	ledger_defer(f->l, SQLQ_apply_count_claims, 4, none, note_answer, &a);
+	ledger_defer(f->l, SQLQ_ledger_max_version, 0, NULL, note_answer, &a);
+	assert_int_equal(a.n, 0); /* nothing sent yet */
+	long calls = f->l->calls;
+	assert_int_equal(ledger_group_flush(f->l, &e), 0);
+	assert_int_equal(a.n, 3);
+	assert_false(a.failed[0] || a.failed[1] || a.failed[2]);
+	assert_int_equal(a.rows[1], 0);
+	assert_int_equal(a.rows[2], 1);
+	/* BEGIN, up to three prepares, one pipeline, COMMIT */
+	assert_true(f->l->calls - calls <= 6);
+	assert_int_equal(events_seen_by_others(f, "t1"), 1);
+
+	/* a failing statement: the ones after it are not run, the group is lost */
+	a.n = 0;
+	defer_event(f, "t2", "{}", &a);
+	defer_event(f, "t2", "not json", &a);
+	defer_event(f, "t2", "{}", &a);
+	assert_int_equal(ledger_group_flush(f->l, &e), -1);
+	assert_int_equal(a.n, 3);
+	assert_false(a.failed[0]);
+	assert_true(a.failed[1] && a.failed[2]);
+	assert_true(tu_contains(e.primary, "ledger_insert_event"));
+	assert_int_equal(events_seen_by_others(f, "t2"), 0);
+	ledger_group_abandon(f->l);
+
+	/* a statement run directly sends the queue first, in order */
+	ledger_group_start(f->l);
+	a.n = 0;
+	defer_event(f, "t3", "{}", &a);
+	char *max = NULL;
+	assert_int_equal(ledger_query_value(f->l, SQLQ_ledger_max_version, 0, NULL, &max, &e), 0);
+	free(max);
+	assert_int_equal(a.n, 1);
+	/* abandoning answers (as failed) what was not sent, and rolls back */
+	defer_event(f, "t3", "{}", &a);
+	ledger_group_abandon(f->l);
+	assert_int_equal(a.n, 2);
+	assert_true(a.failed[1]);
+	assert_int_equal(events_seen_by_others(f, "t3"), 0);
+	/* outside group mode a deferred write runs at once */
+	defer_event(f, "t4", "{}", &a);
+	assert_int_equal(a.n, 3);
+	assert_false(a.failed[2]);
+	assert_int_equal(events_seen_by_others(f, "t4"), 1);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -573,6 +662,7 @@ int main(void)
 		T(key_must_match_the_ledger),
 		T(group_commit_commits_together_and_loses_a_broken_group_whole),
 		T(group_end_commits_what_is_left_and_abandon_rolls_back),
+		T(deferred_writes_are_pipelined_in_order_and_answered),
 		cmocka_unit_test(connection_failures_are_classified),
 		cmocka_unit_test(schema_creation_needs_a_right_and_says_so),
 	};
