@@ -25,6 +25,8 @@ static const struct command commands[] = {
 	{ "status", cmd_status, "devices per state, failures by error, what is in flight" },
 	{ "reconcile", cmd_reconcile, "compare the deployments with the ledger (exit 0: clean)" },
 	{ "report", cmd_report, "print a reporting view: progress, failures, durations, ..." },
+	{ "app", cmd_app, "copy application settings (formatters, webhooks, pub/subs)" },
+	{ "gateways", cmd_gateways, "move gateways: snapshot, plan, apply, reconcile, rollback" },
 	{ NULL, NULL, NULL },
 };
 

@@ -89,6 +89,21 @@ step "Move the ABP devices with their DevAddr and keys, counters reset (gateways
 ttsmig plan --snapshot ce-before --batch abp --target-app cloud-app --scenario abp-reset -q | head -3
 may ttsmig apply --batch abp
 
+# --- application settings and gateways (issue 6; docs/settings-and-gateways.md) ---
+step "Copy the CE application's default formatters, webhooks and pub/sub to the Cloud application" \
+	"ttsmig app copy --source-app ce-app --target-app cloud-app"
+may ttsmig app copy --source-app ce-app --target-app cloud-app -q
+step "Move the CE gateways: snapshot, plan, apply (it prints how to repoint each gateway)" \
+	"ttsmig gateways snapshot --owner user:admin --name ce-gateways; ttsmig gateways plan ...; ttsmig gateways apply --batch gw-wave-1"
+ttsmig gateways snapshot --owner user:admin --name ce-gateways -q >/dev/null
+ttsmig gateways plan --snapshot ce-gateways --batch gw-wave-1 --owner user:admin -q >/dev/null
+may ttsmig gateways apply --batch gw-wave-1 -q
+step "One gateway is repointed and connects to the Cloud (simulated): reconcile shows it" \
+	"curl -X POST \$CLOUD_URL/_sim/gateways/demo-gw-rooftop/connect; ttsmig gateways reconcile --batch gw-wave-1"
+curl -sS -X POST -d '{"protocol":"udp"}' "$CLOUD_URL/_sim/gateways/demo-gw-rooftop/connect" >/dev/null
+may ttsmig gateways reconcile --batch gw-wave-1
+# --- end of application settings and gateways ---
+
 step "Where every batch stands" "ttsmig status"
 ttsmig status
 

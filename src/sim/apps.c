@@ -130,6 +130,45 @@ static struct sim_error *app_id_error(const char *id)
 	                                  NULL)));
 }
 
+/* OrganizationOrUserIdentifiers of "user:ID" / "organization:ID". */
+static cJSON *contact_of(const char *owner)
+{
+	cJSON *c = cJSON_CreateObject();
+	bool org = strncmp(owner, "organization:", 13) == 0;
+	const char *id = strchr(owner, ':') ? strchr(owner, ':') + 1 : owner;
+	cJSON *ids = cJSON_AddObjectToObject(c, org ? "organization_ids" : "user_ids");
+	cJSON_AddStringToObject(ids, org ? "organization_id" : "user_id", id);
+	return c;
+}
+
+struct sim_error *sim_default_contacts(cJSON *doc, const char *owner)
+{
+	static const char *const which[] = { "administrative_contact", "technical_contact" };
+	cJSON *want = contact_of(owner);
+	const char *uid = jx_str(want, "user_ids.user_id");
+	const char *oid = jx_str(want, "organization_ids.organization_id");
+	for (int i = 0; i < 2; i++) {
+		cJSON *c = cJSON_GetObjectItemCaseSensitive(doc, which[i]);
+		if (!c || !c->child) {
+			cJSON_DeleteItemFromObjectCaseSensitive(doc, which[i]);
+			cJSON_AddItemToObject(doc, which[i], cJSON_Duplicate(want, 1));
+			continue;
+		}
+		const char *cu = jx_str(c, "user_ids.user_id");
+		const char *co = jx_str(c, "organization_ids.organization_id");
+		bool same = (uid && cu && strcmp(uid, cu) == 0 && !co) ||
+		            (oid && co && strcmp(oid, co) == 0 && !cu);
+		if (!same) {
+			char who[128];
+			snprintf(who, sizeof(who), "%s", cu ? cu : co ? co : "");
+			cJSON_Delete(want);
+			return sim_err_new(E_CONTACT_NO_COLLABORATOR, "contact", who, NULL);
+		}
+	}
+	cJSON_Delete(want);
+	return NULL;
+}
+
 void h_app_create(struct sim *s, struct sim_req *r, struct sim_resp *w)
 {
 	cJSON *in = cJSON_GetObjectItemCaseSensitive(r->json, "application");
@@ -145,8 +184,17 @@ void h_app_create(struct sim *s, struct sim_req *r, struct sim_resp *w)
 	char owner[80];
 	snprintf(owner, sizeof(owner), "%s:%s",
 	         r->route->auth == AUTH_ORG ? "organization" : "user", r->pv[0]);
+	/* the IS makes the collaborator the contacts, and refuses anyone else */
+	cJSON *copy = cJSON_Duplicate(in, 1);
+	struct sim_error *ce = sim_default_contacts(copy, owner);
+	if (ce) {
+		cJSON_Delete(copy);
+		sim_err_respond(w, ce);
+		return;
+	}
 	struct app *a = store_app_create(s, id, owner);
-	jx_apply_all(a->doc, in);
+	jx_apply_all(a->doc, copy);
+	cJSON_Delete(copy);
 	cJSON *out = app_render(a, NULL, 0, true);
 	jx_respond(w, 200, out);
 	cJSON_Delete(out);
@@ -531,6 +579,62 @@ static void sub_get(struct sim *s, struct sim_req *r, struct sim_resp *w, const 
 	mask_release(&m);
 }
 
+/*
+ * The AS validates a webhook before storing it (ApplicationWebhook
+ * ValidateFields in the Redis registry): base_url is `string.uri`, i.e. Go's
+ * url.Parse must accept it and it must be absolute (have a scheme); the
+ * format matches the ID pattern (at most 20 characters); message paths are
+ * at most 64 characters.  Returns the error (owned) or NULL.
+ */
+static struct sim_error *webhook_invalid(const char *field, const char *reason)
+{
+	return sim_err_cause(sim_err_new(E_VALIDATION, "field", "webhook", "name",
+	                                 "SetApplicationWebhookRequestValidationError", "reason",
+	                                 "embedded message failed validation", NULL),
+	                     sim_err_new(E_VALIDATION, "field", field, "name",
+	                                 "ApplicationWebhookValidationError", "reason", reason,
+	                                 NULL));
+}
+
+static struct sim_error *webhook_validate(cJSON *doc)
+{
+	const char *url = jx_str(doc, "base_url");
+	if (!url)
+		url = "";
+	size_t scheme = 0;
+	if ((url[0] >= 'a' && url[0] <= 'z') || (url[0] >= 'A' && url[0] <= 'Z')) {
+		scheme = strspn(
+		        url, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+-.");
+		if (url[scheme] != ':')
+			scheme = 0;
+	}
+	/* Go's url.Parse: control characters are refused, and so is a space in
+	 * the host of a hierarchical URL */
+	for (const char *p = url; *p; p++)
+		if ((unsigned char)*p < ' ' || *p == 0x7f)
+			return webhook_invalid("base_url", "value must be a valid URI");
+	if (!scheme)
+		return webhook_invalid("base_url", "value must be absolute");
+	if (strncmp(url + scheme, "://", 3) == 0) {
+		const char *host = url + scheme + 3;
+		if (memchr(host, ' ', strcspn(host, "/?#")))
+			return webhook_invalid("base_url", "value must be a valid URI");
+	}
+	const char *format = jx_str(doc, "format");
+	if (format && format[0] && (!sim_valid_id(format) || strlen(format) > 20))
+		return webhook_invalid("format", "value does not match regex pattern "
+		                                 "\"^[a-z0-9](?:[-]?[a-z0-9]){2,}$\"");
+	for (cJSON *c = doc->child; c; c = c->next) {
+		const char *path = jx_str(c, "path");
+		if (cJSON_IsObject(c) && path && strlen(path) > 64) {
+			char field[96];
+			snprintf(field, sizeof(field), "%s.path", c->string);
+			return webhook_invalid(field, "value length must be at most 64 runes");
+		}
+	}
+	return NULL;
+}
+
 static void sub_set(struct sim *s, struct sim_req *r, struct sim_resp *w, const struct subkind *k)
 {
 	struct app *a = store_app(s, r->pv[0]);
@@ -554,7 +658,9 @@ static void sub_set(struct sim *s, struct sim_req *r, struct sim_resp *w, const 
 		return;
 	}
 	struct smap *map = sub_map(a, k);
-	cJSON *doc = smap_get(map, id);
+	/* work on a copy: the AS validates the result before storing it */
+	cJSON *stored = smap_get(map, id);
+	cJSON *doc = stored ? cJSON_Duplicate(stored, 1) : NULL;
 	char now[32];
 	jx_now(now);
 	if (!doc) {
@@ -565,7 +671,6 @@ static void sub_set(struct sim *s, struct sim_req *r, struct sim_resp *w, const 
 		cJSON_AddStringToObject(ids, k->id_key, id);
 		cJSON_AddStringToObject(doc, "created_at", now);
 		cJSON_AddStringToObject(doc, "updated_at", now);
-		smap_put(map, id, doc);
 	}
 	jx_apply_mask(doc, in, (const char *const *)m.paths, m.n, k->map);
 	if (k == &k_pubsub) {
@@ -581,6 +686,13 @@ static void sub_set(struct sim *s, struct sim_req *r, struct sim_resp *w, const 
 							jx_del(doc, prov[o]);
 			}
 	}
+	if (k == &k_webhook && (e = webhook_validate(doc)) != NULL) {
+		cJSON_Delete(doc);
+		sim_err_respond(w, e);
+		mask_release(&m);
+		return;
+	}
+	cJSON_Delete(smap_put(map, id, doc));
 	cJSON_ReplaceItemInObjectCaseSensitive(doc, "updated_at", cJSON_CreateString(now));
 	/* the AS answers a Set with the whole stored document */
 	jx_respond(w, 200, doc);
@@ -633,12 +745,55 @@ void h_pubsub_delete(struct sim *s, struct sim_req *r, struct sim_resp *w)
 	sub_delete(s, r, w, &k_pubsub);
 }
 
+/*
+ * The webhook templates this deployment offers (the real AS fetches them
+ * from the lorawan-webhook-templates repository): the Console's test fixture
+ * and a few of the public ones, enough for template_ids to be checked.
+ */
+static const struct {
+	const char *id, *name, *base_url;
+} templates[] = {
+	{ "test-template", "Test Platform",
+	  "https://data-gateway.core.akenza.io/v2/up/{domain_secret}?id={device_id}" },
+	{ "akenza-core", "Akenza Core", "https://data-gateway.core.akenza.io/v3/capture" },
+	{ "datacake", "Datacake", "https://api.datacake.co/integrations/lorawan/tts/" },
+	{ "tago", "TagoIO", "https://ttn.middleware.tago.io" },
+	{ "ubidots", "Ubidots", "https://dataplugin.ubidots.com/api/web-hook" },
+};
+
+static cJSON *template_doc(size_t i)
+{
+	cJSON *t = cJSON_CreateObject();
+	cJSON *ids = cJSON_AddObjectToObject(t, "ids");
+	cJSON_AddStringToObject(ids, "template_id", templates[i].id);
+	cJSON_AddStringToObject(t, "name", templates[i].name);
+	cJSON_AddStringToObject(t, "base_url", templates[i].base_url);
+	cJSON_AddStringToObject(t, "format", "json");
+	return t;
+}
+
+void h_webhook_template_get(struct sim *s, struct sim_req *r, struct sim_resp *w)
+{
+	(void)s;
+	for (size_t i = 0; i < sizeof(templates) / sizeof(templates[0]); i++) {
+		if (strcmp(templates[i].id, r->pv[0]) != 0)
+			continue;
+		cJSON *t = template_doc(i);
+		jx_respond(w, 200, t);
+		cJSON_Delete(t);
+		return;
+	}
+	sim_fail(w, E_TEMPLATE_NOT_FOUND, "template_id", r->pv[0], NULL);
+}
+
 void h_webhook_formats(struct sim *s, struct sim_req *r, struct sim_resp *w)
 {
 	(void)s;
 	cJSON *o = cJSON_CreateObject();
 	if (strcmp(r->route->name, "as.webhook.templates") == 0) {
-		cJSON_AddArrayToObject(o, "templates");
+		cJSON *list = cJSON_AddArrayToObject(o, "templates");
+		for (size_t i = 0; i < sizeof(templates) / sizeof(templates[0]); i++)
+			cJSON_AddItemToArray(list, template_doc(i));
 	} else {
 		cJSON *f = cJSON_AddObjectToObject(o, "formats");
 		cJSON_AddStringToObject(f, "json", "JSON");
@@ -658,4 +813,45 @@ void h_pubsub_formats(struct sim *s, struct sim_req *r, struct sim_resp *w)
 	cJSON_AddStringToObject(f, "protobuf", "Protocol Buffers");
 	jx_respond(w, 200, o);
 	cJSON_Delete(o);
+}
+
+/* ------------------------------------------------------------------ */
+/* control API */
+
+/*
+ * PUT /_sim/raw-integration/{app}/{webhooks|pubsubs}/{id}: store the body as
+ * that webhook or pub/sub, bypassing validation (data an older stack
+ * accepted, or drift for reconcile tests).  The application must exist.
+ */
+void c_raw_integration_put(struct sim *s, struct sim_req *r, struct sim_resp *w)
+{
+	struct app *a = store_app(s, r->pv[0]);
+	const struct subkind *k = strcmp(r->pv[1], "webhooks") == 0  ? &k_webhook
+	                          : strcmp(r->pv[1], "pubsubs") == 0 ? &k_pubsub
+	                                                             : NULL;
+	cJSON *o = cJSON_CreateObject();
+	if (!a || !k || !cJSON_IsObject(r->json)) {
+		cJSON_AddStringToObject(
+		        o, "error",
+		        "PUT /_sim/raw-integration/{app}/{webhooks|pubsubs}/{id} with "
+		        "a document, for an existing application");
+		jx_respond(w, 400, o);
+		cJSON_Delete(o);
+		return;
+	}
+	cJSON_Delete(o);
+	cJSON *doc = cJSON_Duplicate(r->json, 1);
+	char now[32];
+	jx_now(now);
+	cJSON_DeleteItemFromObjectCaseSensitive(doc, "ids");
+	cJSON *ids = cJSON_AddObjectToObject(doc, "ids");
+	cJSON *aids = cJSON_AddObjectToObject(ids, "application_ids");
+	cJSON_AddStringToObject(aids, "application_id", a->id);
+	cJSON_AddStringToObject(ids, k->id_key, r->pv[2]);
+	if (!cJSON_GetObjectItemCaseSensitive(doc, "created_at"))
+		cJSON_AddStringToObject(doc, "created_at", now);
+	cJSON_DeleteItemFromObjectCaseSensitive(doc, "updated_at");
+	cJSON_AddStringToObject(doc, "updated_at", now);
+	cJSON_Delete(smap_put(sub_map(a, k), r->pv[2], doc));
+	jx_respond(w, 200, doc);
 }

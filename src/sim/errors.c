@@ -118,6 +118,12 @@ const struct sim_errdef sim_errdefs[E_COUNT] = {
 	[E_BATCH_SIZE] = { "pkg/errors", "validation", "invalid `{field}`: {reason}", 3 },
 	[E_NON_ZERO_PATH] = { "pkg/rpcmiddleware/validator", "non_zero_path",
 	                      "path `{path}` is not zero", 3 },
+	/* pkg/applicationserver/io/web/templates.go */
+	[E_TEMPLATE_NOT_FOUND] = { "pkg/applicationserver/io/web", "template_not_found",
+	                           "template `{template_id}` not found", 5 },
+	/* pkg/identityserver/contact_info_registry.go */
+	[E_CONTACT_NO_COLLABORATOR] = { "pkg/identityserver", "contact_no_collaborator",
+	                                "contact `{contact}` is not a collaborator", 3 },
 };
 
 int sim_http_status(int code)

@@ -110,6 +110,31 @@ static struct sim_error *eui_taken(struct gateway *other)
 	                   NULL);
 }
 
+/* Secret messages ({key_id, value}) are stored under this deployment's
+ * encryption key; the simulator has none, so the key_id is dropped, as the
+ * IS leaves it empty without gateways.encryption-key-id. */
+static void gw_secrets_rekey(cJSON *doc)
+{
+	jx_del(doc, "lbs_lns_secret.key_id");
+	jx_del(doc, "target_cups_key.key_id");
+	jx_del(doc, "claim_authentication_code.secret.key_id");
+}
+
+/* Secret fields need RIGHT_GATEWAY_READ_SECRETS (gateway_registry.go). */
+static bool mask_has_secret(const struct mask *m)
+{
+	static const char *const secret[] = { "lbs_lns_secret", "claim_authentication_code",
+		                              "target_cups_key" };
+	for (size_t i = 0; i < m->n; i++)
+		for (size_t j = 0; j < 3; j++) {
+			size_t n = strlen(secret[j]);
+			if (strncmp(m->paths[i], secret[j], n) == 0 &&
+			    (m->paths[i][n] == '\0' || m->paths[i][n] == '.'))
+				return true;
+		}
+	return false;
+}
+
 void h_gw_create(struct sim *s, struct sim_req *r, struct sim_resp *w)
 {
 	cJSON *in = cJSON_GetObjectItemCaseSensitive(r->json, "gateway");
@@ -145,11 +170,29 @@ void h_gw_create(struct sim *s, struct sim_req *r, struct sim_resp *w)
 	char owner[80];
 	snprintf(owner, sizeof(owner), "%s:%s",
 	         r->route->auth == AUTH_ORG ? "organization" : "user", r->pv[0]);
+	/* the IS makes the collaborator the contacts (and refuses anyone else),
+	 * fills frequency_plan_ids from frequency_plan_id, and stores secrets
+	 * under its own key (none here: no key_id) */
+	cJSON *copy = cJSON_Duplicate(in, 1);
+	struct sim_error *ce = sim_default_contacts(copy, owner);
+	if (ce) {
+		cJSON_Delete(copy);
+		sim_err_respond(w, ce);
+		return;
+	}
+	const char *fp = jx_str(copy, "frequency_plan_id");
+	if (fp && fp[0] && cJSON_GetArraySize(jx_get(copy, "frequency_plan_ids")) == 0) {
+		cJSON *fps = cJSON_CreateArray();
+		cJSON_AddItemToArray(fps, cJSON_CreateString(fp));
+		jx_set(copy, "frequency_plan_ids", fps);
+	}
+	gw_secrets_rekey(copy);
 	struct gateway *g = store_gateway_create(s, id, owner);
 	snprintf(g->eui, sizeof(g->eui), "%s", eui);
 	if (eui[0])
 		smap_put(&s->gw_euis, eui, g);
-	jx_apply_all(g->doc, in);
+	jx_apply_all(g->doc, copy);
+	cJSON_Delete(copy);
 	cJSON *out = gw_render(g, NULL, 0, true);
 	jx_respond(w, 200, out);
 	cJSON_Delete(out);
@@ -162,6 +205,8 @@ void h_gw_get(struct sim *s, struct sim_req *r, struct sim_resp *w)
 	mask_from_query(r, &m);
 	if ((e = check_gw_mask(&m)) != NULL) {
 		sim_err_respond(w, e);
+	} else if (mask_has_secret(&m) && !sim_need_right(s, r, w, R_GATEWAY_READ_SECRETS)) {
+		/* the error is written */
 	} else {
 		cJSON *out = gw_render(store_gateway(s, r->pv[0]), (const char *const *)m.paths,
 		                       m.n, false);
@@ -235,9 +280,18 @@ void h_gw_list(struct sim *s, struct sim_req *r, struct sim_resp *w)
 	size_t start = (size_t)((page - 1) * limit);
 	if (start < n) {
 		cJSON *arr = cJSON_AddArrayToObject(out, "gateways");
-		for (size_t k = start; k < n && k < start + limit; k++)
-			cJSON_AddItemToArray(
-			        arr, gw_render(list[k], (const char *const *)m.paths, m.n, false));
+		bool secrets = sim_rights_has(&r->key->rights, R_GATEWAY_READ_SECRETS);
+		for (size_t k = start; k < n && k < start + limit; k++) {
+			cJSON *g = gw_render(list[k], (const char *const *)m.paths, m.n, false);
+			if (!secrets) {
+				/* the List leaves secrets out for callers without the right */
+				cJSON_DeleteItemFromObjectCaseSensitive(g, "lbs_lns_secret");
+				cJSON_DeleteItemFromObjectCaseSensitive(
+				        g, "claim_authentication_code");
+				cJSON_DeleteItemFromObjectCaseSensitive(g, "target_cups_key");
+			}
+			cJSON_AddItemToArray(arr, g);
+		}
 	}
 	w->total_count = (long long)n;
 	jx_respond(w, 200, out);
@@ -277,6 +331,7 @@ void h_gw_update(struct sim *s, struct sim_req *r, struct sim_resp *w)
 			smap_put(&s->gw_euis, eui, g);
 	}
 	jx_apply_mask(g->doc, in, (const char *const *)m.paths, m.n, NULL);
+	gw_secrets_rekey(g->doc);
 	jx_now(g->updated_at);
 	cJSON *out = gw_render(g, (const char *const *)m.paths, m.n, false);
 	jx_respond(w, 200, out);

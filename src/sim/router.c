@@ -107,6 +107,9 @@ const struct sim_route sim_routes[] = {
 	{ "GET", "/as/webhook-templates", "as.webhook.templates",
 	  "ttn.lorawan.v3.ApplicationWebhookRegistry/ListTemplates", h_webhook_formats, -1,
 	  AUTH_ANY, 0, false },
+	{ "GET", "/as/webhook-templates/" V, "as.webhook.template",
+	  "ttn.lorawan.v3.ApplicationWebhookRegistry/GetTemplate", h_webhook_template_get, -1,
+	  AUTH_ANY, 0, false },
 	{ "GET", "/as/webhooks/" V, "as.webhook.list",
 	  "ttn.lorawan.v3.ApplicationWebhookRegistry/List", h_webhook_list, -1, AUTH_APP,
 	  R_APPLICATION_SETTINGS_BASIC, false },
@@ -242,6 +245,8 @@ const struct sim_route sim_control_routes[] = {
 	{ "DELETE", "/raw/" V "/" V "/" V, "raw.delete", NULL, c_raw_delete, -1, AUTH_NONE, 0,
 	  true },
 	{ "POST", "/errors", "errors", NULL, c_force_error, -1, AUTH_NONE, 0, true },
+	{ "PUT", "/raw-integration/" V "/" V "/" V, "raw.integration.put", NULL,
+	  c_raw_integration_put, -1, AUTH_NONE, 0, true },
 };
 const size_t sim_ncontrol_routes = sizeof(sim_control_routes) / sizeof(sim_control_routes[0]);
 

@@ -94,6 +94,7 @@ enum {
 	R_ORGANIZATION_GATEWAYS_CREATE = 49,
 	R_ORGANIZATION_ALL = 53,
 	R_ALL = 55,
+	R_GATEWAY_READ_SECRETS = 58,
 };
 
 /* ------------------------------------------------------------------ */
@@ -305,6 +306,8 @@ enum sim_err {
 	E_PUBSUB_NOT_FOUND,
 	E_BATCH_SIZE,
 	E_NON_ZERO_PATH,
+	E_TEMPLATE_NOT_FOUND,
+	E_CONTACT_NO_COLLABORATOR,
 	E_COUNT
 };
 
@@ -582,6 +585,11 @@ void h_webhook_get(struct sim *s, struct sim_req *r, struct sim_resp *w);
 void h_webhook_set(struct sim *s, struct sim_req *r, struct sim_resp *w);
 void h_webhook_delete(struct sim *s, struct sim_req *r, struct sim_resp *w);
 void h_webhook_formats(struct sim *s, struct sim_req *r, struct sim_resp *w);
+void h_webhook_template_get(struct sim *s, struct sim_req *r, struct sim_resp *w);
+/* The contacts of a created application or gateway: default to the
+ * collaborator (owner "user:ID" / "organization:ID"); a contact that is
+ * someone else is refused (contact_no_collaborator).  NULL or an error. */
+struct sim_error *sim_default_contacts(cJSON *doc, const char *owner);
 void h_pubsub_list(struct sim *s, struct sim_req *r, struct sim_resp *w);
 void h_pubsub_get(struct sim *s, struct sim_req *r, struct sim_resp *w);
 void h_pubsub_set(struct sim *s, struct sim_req *r, struct sim_resp *w);
@@ -618,6 +626,7 @@ void c_seed(struct sim *s, struct sim_req *r, struct sim_resp *w);
 void c_generate(struct sim *s, struct sim_req *r, struct sim_resp *w);
 void c_app(struct sim *s, struct sim_req *r, struct sim_resp *w);
 void c_join(struct sim *s, struct sim_req *r, struct sim_resp *w);
+void c_raw_integration_put(struct sim *s, struct sim_req *r, struct sim_resp *w);
 void c_uplink(struct sim *s, struct sim_req *r, struct sim_resp *w);
 void c_gw_connect(struct sim *s, struct sim_req *r, struct sim_resp *w);
 void c_gw_disconnect(struct sim *s, struct sim_req *r, struct sim_resp *w);
