@@ -23,9 +23,9 @@ BUILD      ?= build
 SAN        ?= 0
 
 # Debian packages: build tools, libraries, and the PostgreSQL server the tests
-# and the demo run.
+# and the demo run (python3-yaml: tests/integration/test_compose.sh).
 DEB_PKGS := build-essential pkg-config libpq-dev postgresql libcurl4-openssl-dev \
-            libcjson-dev libcmocka-dev libmicrohttpd-dev libsodium-dev curl
+            libcjson-dev libcmocka-dev libmicrohttpd-dev libsodium-dev curl python3-yaml
 
 PKGS       := libpq libcurl libcjson libsodium
 TEST_PKGS  := cmocka
