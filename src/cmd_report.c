@@ -1,6 +1,7 @@
 /*
  * cmd_report.c - `ttsmig report [VIEW]`: print one of the documented
- * reporting views of the ledger (sql/001_ledger.sql, sql/003_reports.sql),
+ * reporting views of the ledger (sql/001_ledger.sql, sql/003_reports.sql,
+ * and those of application copies and gateways in sql/004_settings.sql),
  * filtered by batch and device where the view has those columns; without a
  * view, list them.  Reads the ledger only.
  */
@@ -47,6 +48,17 @@ static const struct view views[] = {
 	  "what each step changed and its inverse actions, in order" },
 	{ "rollback_plan", SQLQ_report_rollback_plan, true, true,
 	  "per device: what a rollback would do, in the order it would do it" },
+	/* application copies and gateway batches: --batch names the copy or batch */
+	{ "app_copy_status", SQLQ_report_app_copy_status, true, false,
+	  "per part of each application copy (--batch: the copy): state, error, notes" },
+	{ "gateway_status", SQLQ_report_gateway_status, true, false,
+	  "per gateway per gateway batch: state, how to repoint it, connected or not" },
+	{ "settings_audit_log", SQLQ_report_settings_audit_log, true, false,
+	  "the history of application copies and gateway batches, in order" },
+	{ "settings_rollback_notes", SQLQ_report_settings_rollback_notes, true, false,
+	  "what each application copy and gateway batch changed, and its inverse" },
+	{ "settings_reconcile_findings", SQLQ_report_settings_reconcile_findings, true, false,
+	  "every finding of the reconciles of application copies and gateway batches" },
 };
 #define NVIEWS (sizeof(views) / sizeof(views[0]))
 
@@ -73,8 +85,10 @@ static const struct cli_cmd report_cmd = {
 	        "Views: batch_progress, device_status, failures, step_durations, audit_log,\n"
 	        "reconcile_runs, reconcile_findings, device_presence, drift_by_path,\n"
 	        "rollback_notes, rollback_plan (README.md, \"Reporting with SQL\", shows each\n"
-	        "with an example). The read-only role ttsmig_reader may select every one of\n"
-	        "them and nothing else.\n\n"
+	        "with an example); for application copies and gateways (--batch names the copy\n"
+	        "or the gateway batch): app_copy_status, gateway_status, settings_audit_log,\n"
+	        "settings_rollback_notes, settings_reconcile_findings. The read-only role\n"
+	        "ttsmig_reader may select every one of them and nothing else.\n\n"
 	        "--format json prints an array of objects (numbers as numbers, JSON columns\n"
 	        "embedded); --format csv a header and one line per row. The table cuts long\n"
 	        "cells; json and csv never do.",
@@ -83,7 +97,8 @@ static const struct cli_cmd report_cmd = {
 	            "  ttsmig report failures --batch wave-1\n"
 	            "  ttsmig report step_durations --batch wave-1 --format csv > durations.csv\n"
 	            "  ttsmig report audit_log --device eui-70b3d57ed0000011\n"
-	            "  ttsmig report rollback_plan --batch wave-1 --format json | jq '.[0].plan'",
+	            "  ttsmig report rollback_plan --batch wave-1 --format json | jq '.[0].plan'\n"
+	            "  ttsmig report gateway_status --batch gw-wave-1",
 	.options = options,
 };
 
@@ -117,6 +132,16 @@ static void view_names(struct buf *b)
 			return;
 }
 
+/* The width of the longest view name, for the listing's first column. */
+static int name_width(void)
+{
+	size_t w = 0;
+	for (size_t i = 0; i < NVIEWS; i++)
+		if (strlen(views[i].name) > w)
+			w = strlen(views[i].name);
+	return (int)w;
+}
+
 static const char *filters(const struct view *v)
 {
 	return v->by_device ? "--batch, --device" : v->by_batch ? "--batch" : "";
@@ -129,7 +154,7 @@ static int list_views(const struct cli *c, struct err *e)
 	case FORMAT_TABLE:
 		printf("Views (ttsmig report VIEW [--batch BATCH] [--device ID]):\n");
 		for (size_t i = 0; i < NVIEWS; i++)
-			printf("  %-19s %-18s %s\n", views[i].name, filters(&views[i]),
+			printf("  %-*s %-18s %s\n", name_width(), views[i].name, filters(&views[i]),
 			       views[i].summary);
 		return 0;
 	case FORMAT_CSV:

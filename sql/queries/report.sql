@@ -63,3 +63,31 @@ SELECT * FROM ttsmig.drift_by_path
 SELECT * FROM ttsmig.rollback_plan
  WHERE ($1::text IS NULL OR batch = $1) AND ($2::text IS NULL OR device_id = $2)
  ORDER BY batch, device_id;
+
+-- The views of application copies and gateway batches (sql/004_settings.sql):
+-- --batch names the copy or the gateway batch.
+
+-- name: report_app_copy_status
+SELECT * FROM ttsmig.app_copy_status
+ WHERE ($1::text IS NULL OR copy = $1)
+ ORDER BY copy, seq;
+
+-- name: report_gateway_status
+SELECT * FROM ttsmig.gateway_status
+ WHERE ($1::text IS NULL OR batch = $1)
+ ORDER BY batch, gateway_id;
+
+-- name: report_settings_audit_log
+SELECT * FROM ttsmig.settings_audit_log
+ WHERE ($1::text IS NULL OR subject_name = $1)
+ ORDER BY id;
+
+-- name: report_settings_rollback_notes
+SELECT * FROM ttsmig.settings_rollback_notes
+ WHERE ($1::text IS NULL OR subject_name = $1)
+ ORDER BY id;
+
+-- name: report_settings_reconcile_findings
+SELECT * FROM ttsmig.settings_reconcile_findings
+ WHERE ($1::text IS NULL OR subject_name = $1)
+ ORDER BY run_id, subject, kind, path;

@@ -315,6 +315,24 @@ static void copy_reproduces_the_settings_on_a_new_target_application(void **stat
 	out = sf_expect(f, csv, EXIT_OK);
 	assert_true(tu_contains(out, "copy,source_app,target_app"));
 	free(out);
+
+	/* ttsmig report shows the copy's views, filtered by its name */
+	const char *rep[] = {
+		"report", "app_copy_status", "--batch", SRC "-to-" TGT, "--format", "json", NULL
+	};
+	out = sf_expect(f, rep, EXIT_OK);
+	j = cJSON_Parse(out);
+	assert_int_equal(cJSON_GetArraySize(j), 7);
+	cJSON_Delete(j);
+	free(out);
+	const char *other[] = { "report", "app_copy_status", "--batch", "no-such-copy", NULL };
+	out = sf_expect(f, other, EXIT_OK);
+	assert_true(tu_contains(out, "(no rows)"));
+	free(out);
+	const char *audit[] = { "report", "settings_audit_log", "--batch", SRC "-to-" TGT, NULL };
+	out = sf_expect(f, audit, EXIT_OK);
+	assert_true(tu_contains(out, "webhook:wh-auth"));
+	free(out);
 }
 
 static void refused_webhooks_fail_with_the_reason_and_the_rest_lands(void **state)

@@ -297,6 +297,16 @@ static void connected_gateways_show_in_reconcile(void **state)
 	assert_int_equal(sf_qn(f, "SELECT count(*) FROM ttsmig.gateway_status WHERE batch = "
 	                          "'wave-1' AND connected"),
 	                 1);
+	/* and `ttsmig report gateway_status` shows it, with the finding behind it */
+	const char *rep[] = { "report", "gateway_status", "--batch", "wave-1", "--format", "csv",
+		              NULL };
+	out = sf_expect(f, rep, EXIT_OK);
+	assert_true(has(out, "gw-two,0000000000000002,created"));
+	free(out);
+	const char *fnd[] = { "report", "settings_reconcile_findings", "--batch", "wave-1", NULL };
+	out = sf_expect(f, fnd, EXIT_OK);
+	assert_true(has(out, "connected"));
+	free(out);
 	/* all of them connected: exit 0 */
 	r = su_ctl(f->cloud, "POST", "/gateways/gw-one/connect", "{}");
 	su_free(r);

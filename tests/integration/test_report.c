@@ -25,6 +25,15 @@ static const char *const views[] = {
 	"drift_by_path",  "rollback_notes", "rollback_plan",
 };
 #define NVIEWS (sizeof(views) / sizeof(views[0]))
+/* listed too; their rows are checked by test_appcopy and test_gateways */
+static const char *const settings_views[] = {
+	"app_copy_status",
+	"gateway_status",
+	"settings_audit_log",
+	"settings_rollback_notes",
+	"settings_reconcile_findings",
+};
+#define NSETTINGS (sizeof(settings_views) / sizeof(settings_views[0]))
 
 static void run_ok(struct migfix *f, const char *const *argv, int want)
 {
@@ -136,20 +145,22 @@ static void the_views_are_listed(void **state)
 	assert_int_equal(mf_run(f, list, &out, &err), EXIT_OK);
 	for (size_t i = 0; i < NVIEWS; i++)
 		assert_true(tu_contains(out, views[i]));
-	assert_int_equal(count_lines(out), (int)NVIEWS + 1);
+	for (size_t i = 0; i < NSETTINGS; i++)
+		assert_true(tu_contains(out, settings_views[i]));
+	assert_int_equal(count_lines(out), (int)(NVIEWS + NSETTINGS) + 1);
 	free(out);
 	free(err);
 	const char *json[] = { "report", "--format", "json", NULL };
 	assert_int_equal(mf_run(f, json, &out, &err), EXIT_OK);
 	cJSON *j = cJSON_Parse(out);
-	assert_int_equal(cJSON_GetArraySize(j), (int)NVIEWS);
+	assert_int_equal(cJSON_GetArraySize(j), (int)(NVIEWS + NSETTINGS));
 	cJSON_Delete(j);
 	free(out);
 	free(err);
 	const char *csv[] = { "report", "--format", "csv", NULL };
 	assert_int_equal(mf_run(f, csv, &out, &err), EXIT_OK);
 	assert_true(strncmp(out, "view,filters,description\n", 25) == 0);
-	assert_int_equal(count_lines(out), (int)NVIEWS + 1);
+	assert_int_equal(count_lines(out), (int)(NVIEWS + NSETTINGS) + 1);
 	free(out);
 	free(err);
 	/* every listed view exists and has a comment */
