@@ -1,26 +1,34 @@
 /*
- * config.c - settings from the environment and the shared flags.
+ * config.c - settings from the shared flags, the environment and the
+ * settings file (flag > environment > file > default).
  */
 #include "ttsmig/config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <libpq-fe.h>
+
 #include "ttsmig/buf.h"
 #include "ttsmig/mem.h"
 #include "ttsmig/redact.h"
 #include "ttsmig/secret.h"
 
-#define API_KEY_FILE_MAX 4096
+#define API_KEY_FILE_MAX  4096
+#define SETTINGS_FILE_MAX (64 * 1024)
 
 const struct opt_spec config_options[] = {
+	{ "config", 0, OPT_ARG, CFG_OPT_CONFIG, "FILE",
+	  "settings file (TTSMIG_CONFIG; else ./ttsmig.conf, ~/.config/ttsmig/config)" },
 	{ "ledger", 0, OPT_ARG, CFG_OPT_LEDGER, "CONNINFO",
-	  "PostgreSQL connection string or URI (TTSMIG_LEDGER)" },
+	  "PostgreSQL conninfo or URI (TTSMIG_LEDGER; default: `ttsmig ledger start`'s)" },
 	{ "secret-key-file", 0, OPT_ARG, CFG_OPT_SECRET_KEY_FILE, "FILE",
 	  "ledger encryption key (TTSMIG_SECRET_KEY_FILE)" },
 	{ "source-url", 0, OPT_ARG, CFG_OPT_SOURCE_URL, "URL",
@@ -109,6 +117,8 @@ void config_release(struct config *c)
 {
 	free(c->ledger);
 	free(c->secret_key_file);
+	free(c->pg_bindir);
+	free(c->config_file);
 	deployment_release(&c->source);
 	deployment_release(&c->target);
 	config_init(c);
@@ -166,14 +176,25 @@ int config_from_env(struct config *c, config_getenv_fn get, struct err *e)
 
 	if (!get)
 		get = real_getenv;
-	if ((v = get("TTSMIG_LEDGER")) && v[0])
+	if ((v = get("TTSMIG_LEDGER")) && v[0]) {
 		set_str(&c->ledger, v);
+		c->ledger_origin = "TTSMIG_LEDGER";
+	}
 	if ((v = get("TTSMIG_SECRET_KEY_FILE")) && v[0])
 		set_str(&c->secret_key_file, v);
 	if ((v = get("TTSMIG_LOG_LEVEL")) && v[0] && set_level(c, "TTSMIG_LOG_LEVEL", v, e) < 0) {
-		e->cls = ERR_CONFIG;
+		if (e)
+			e->cls = ERR_CONFIG;
 		return -1;
 	}
+	if ((v = get("TTSMIG_CONCURRENCY")) && v[0] &&
+	    opts_parse_int("TTSMIG_CONCURRENCY", v, 1, 1024, &c->concurrency, e) < 0) {
+		if (e)
+			e->cls = ERR_CONFIG;
+		return -1;
+	}
+	if ((v = get("TTSMIG_PG_BINDIR")) && v[0])
+		set_str(&c->pg_bindir, v);
 	for (int i = 0; i < 2; i++) {
 		if ((v = get(url_env[i])) && v[0])
 			set_str(&deps[i]->base_url, v);
@@ -197,7 +218,14 @@ int config_from_env(struct config *c, config_getenv_fn get, struct err *e)
 int config_apply_option(struct config *c, int id, const char *v, struct err *e)
 {
 	switch (id) {
-	case CFG_OPT_LEDGER: set_str(&c->ledger, v); return 0;
+	case CFG_OPT_LEDGER:
+		set_str(&c->ledger, v);
+		c->ledger_origin = "--ledger";
+		return 0;
+	case CFG_OPT_CONFIG: return 0; /* read first, by config_load_files() */
+	case CFG_OPT_CONCURRENCY:
+		return opts_parse_int("concurrency", v, 1, 1024, &c->concurrency, e);
+	case CFG_OPT_PG_BINDIR: set_str(&c->pg_bindir, v); return 0;
 	case CFG_OPT_SECRET_KEY_FILE: set_str(&c->secret_key_file, v); return 0;
 	case CFG_OPT_SOURCE_URL: set_str(&c->source.base_url, v); return 0;
 	case CFG_OPT_TARGET_URL: set_str(&c->target.base_url, v); return 0;
@@ -433,4 +461,329 @@ int config_finish(struct config *c, struct err *e)
 			return -1;
 	}
 	return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* the settings file */
+
+/* The settings a file may hold that are not shared flags. */
+static const struct opt_spec file_only_keys[] = {
+	{ "concurrency", 0, OPT_ARG, CFG_OPT_CONCURRENCY, "N", NULL },
+	{ "pg-bindir", 0, OPT_ARG, CFG_OPT_PG_BINDIR, "DIR", NULL },
+	{ NULL, 0, OPT_NOARG, 0, NULL, NULL },
+};
+
+/* A shared flag that takes a value and may stand in the file (not --config). */
+static bool file_key_allowed(const struct opt_spec *s)
+{
+	return s->arg == OPT_ARG && s->help && s->id != CFG_OPT_CONFIG &&
+	       s->id != CFG_OPT_FORBIDDEN_KEY;
+}
+
+/* The option id of a file key (already normalised), or 0. */
+static int file_key_id(const char *key)
+{
+	for (const struct opt_spec *s = config_options; s->name; s++)
+		if (file_key_allowed(s) && strcmp(s->name, key) == 0)
+			return s->id;
+	for (const struct opt_spec *s = file_only_keys; s->name; s++)
+		if (strcmp(s->name, key) == 0)
+			return s->id;
+	return 0;
+}
+
+static void list_file_keys(struct err *e)
+{
+	struct buf b = BUF_INIT;
+	b.limit = sizeof(e->hint) - 16;
+	int ok = buf_addstr(&b, "known keys:");
+	for (const struct opt_spec *s = config_options; s->name; s++)
+		if (file_key_allowed(s))
+			ok |= buf_printf(&b, " %s", s->name);
+	for (const struct opt_spec *s = file_only_keys; s->name; s++)
+		ok |= buf_printf(&b, " %s", s->name);
+	err_hint(e, "%s%s", b.data, ok < 0 ? " ..." : "");
+	buf_release(&b);
+}
+
+/* A key whose value names a file or directory (`~/` is expanded there). */
+static bool is_path_key(int id)
+{
+	for (const struct opt_spec *s = config_options; s->name; s++)
+		if (s->id == id)
+			return s->argname &&
+			       (strcmp(s->argname, "FILE") == 0 || strcmp(s->argname, "DIR") == 0);
+	return id == CFG_OPT_PG_BINDIR;
+}
+
+/* "TTSMIG_SOURCE_URL", "source_url", "Source-URL" -> "source-url" */
+static void normalise_key(const char *in, size_t len, char *out, size_t cap)
+{
+	size_t j = 0;
+	for (size_t i = 0; i < len && j + 1 < cap; i++) {
+		char ch = in[i];
+		out[j++] = ch == '_' ? '-' : (char)tolower((unsigned char)ch);
+	}
+	out[j] = '\0';
+	if (strncmp(out, "ttsmig-", 7) == 0)
+		memmove(out, out + 7, strlen(out + 7) + 1);
+}
+
+static bool is_api_key_name(const char *key)
+{
+	size_t len = strlen(key);
+	return strstr(key, "api-key") && !(len > 5 && strcmp(key + len - 5, "-file") == 0);
+}
+
+static int refuse_api_key(const char *what, int line, struct err *e)
+{
+	err_set(e, ERR_CONFIG, "%s:%d: API keys are not accepted in the settings file", what, line);
+	err_detail(e, "the settings file is for settings that are not secret; it is often "
+	              "shared, copied or checked in");
+	err_hint(e, "put the key in TTSMIG_SOURCE_API_KEY / TTSMIG_TARGET_API_KEY, or in a file "
+	            "readable only by you (chmod 600) named by source-api-key-file / "
+	            "target-api-key-file in the settings file or by --source-api-key-file / "
+	            "--target-api-key-file");
+	return -1;
+}
+
+/* Whether a libpq conninfo or URI holds a password (unparseable: no). */
+static bool conninfo_has_password(const char *conninfo)
+{
+	PQconninfoOption *opts = PQconninfoParse(conninfo, NULL);
+	bool found = false;
+	for (PQconninfoOption *o = opts; o && o->keyword; o++)
+		if (strcmp(o->keyword, "password") == 0 && o->val && o->val[0])
+			found = true;
+	PQconninfoFree(opts);
+	return found;
+}
+
+static int refuse_ledger_password(const char *what, int line, struct err *e)
+{
+	err_set(e, ERR_CONFIG, "%s:%d: the ledger's password is not accepted in the settings file",
+	        what, line);
+	err_detail(e, "the settings file is for settings that are not secret; it is often "
+	              "shared, copied or checked in");
+	err_hint(e, "leave the password out of `ledger` and put it in ~/.pgpass (mode 0600) or "
+	            "a file named by passfile=...; or set TTSMIG_LEDGER in the environment");
+	return -1;
+}
+
+int config_parse_text(struct config *c, const char *text, const char *what, struct err *e)
+{
+	int seen[CFG_OPT_FIRST_COMMAND];
+	memset(seen, 0, sizeof(seen));
+	int line = 0;
+	const char *p = text;
+
+	while (*p) {
+		const char *eol = strchr(p, '\n');
+		size_t len = eol ? (size_t)(eol - p) : strlen(p);
+		const char *next = eol ? eol + 1 : p + len;
+		line++;
+		/* trim */
+		while (len > 0 && isspace((unsigned char)*p)) {
+			p++;
+			len--;
+		}
+		while (len > 0 && isspace((unsigned char)p[len - 1]))
+			len--;
+		if (len == 0 || *p == '#' || *p == ';') {
+			p = next;
+			continue;
+		}
+		const char *eq = memchr(p, '=', len);
+		if (!eq) {
+			err_set(e, ERR_CONFIG, "%s:%d: expected `key = value`", what, line);
+			err_hint(e, "one setting per line, e.g. target-url = "
+			            "https://tenant.eu1.cloud.thethings.industries; # starts a "
+			            "comment line");
+			return -1;
+		}
+		size_t klen = (size_t)(eq - p);
+		while (klen > 0 && isspace((unsigned char)p[klen - 1]))
+			klen--;
+		char key[64];
+		normalise_key(p, klen, key, sizeof(key));
+		const char *val = eq + 1;
+		size_t vlen = len - (size_t)(val - p);
+		while (vlen > 0 && isspace((unsigned char)*val)) {
+			val++;
+			vlen--;
+		}
+		if (vlen >= 2 && (val[0] == '"' || val[0] == '\'') && val[vlen - 1] == val[0]) {
+			val++;
+			vlen -= 2;
+		}
+		char *value = xstrndup(val, vlen);
+		int rc = -1;
+		if (strstr(value, "NNSXS.")) {
+			redact_register(value);
+			refuse_api_key(what, line, e);
+			goto next_line;
+		}
+		if (is_api_key_name(key)) {
+			redact_register(value);
+			refuse_api_key(what, line, e);
+			goto next_line;
+		}
+		if (klen == 0 || strcmp(key, "config") == 0 || !file_key_id(key)) {
+			if (strcmp(key, "config") == 0)
+				err_set(e, ERR_CONFIG,
+				        "%s:%d: a settings file cannot name another one", what,
+				        line);
+			else
+				err_set(e, ERR_CONFIG, "%s:%d: unknown setting '%.*s'", what, line,
+				        (int)klen, p);
+			list_file_keys(e);
+			goto next_line;
+		}
+		int id = file_key_id(key);
+		if (id == CFG_OPT_LEDGER && conninfo_has_password(value)) {
+			redact_register(value);
+			refuse_ledger_password(what, line, e);
+			goto next_line;
+		}
+		if (vlen == 0) {
+			err_set(e, ERR_CONFIG, "%s:%d: %s has no value", what, line, key);
+			err_hint(e, "remove the line to keep the default");
+			goto next_line;
+		}
+		if (seen[id]) {
+			err_set(e, ERR_CONFIG, "%s:%d: %s is already set on line %d", what, line,
+			        key, seen[id]);
+			goto next_line;
+		}
+		seen[id] = line;
+		if (strncmp(value, "~/", 2) == 0 && is_path_key(id)) {
+			const char *home = getenv("HOME");
+			if (!home || !home[0]) {
+				err_set(e, ERR_CONFIG,
+				        "%s:%d: %s: HOME is not set, so ~ means nothing", what,
+				        line, key);
+				goto next_line;
+			}
+			char *full = xasprintf("%s%s", home, value + 1);
+			free(value);
+			value = full;
+		}
+		if (config_apply_option(c, id, value, e) < 0) {
+			err_prefix(e, "%s:%d", what, line);
+			e->cls = ERR_CONFIG;
+			goto next_line;
+		}
+		if (id == CFG_OPT_LEDGER)
+			c->ledger_origin = "the settings file";
+		rc = 0;
+	next_line:
+		free(value);
+		if (rc < 0)
+			return -1;
+		p = next;
+	}
+	return 0;
+}
+
+static int read_settings_file(struct config *c, const char *path, struct err *e)
+{
+	struct buf b = BUF_INIT;
+	char chunk[4096];
+	struct stat st;
+	int fd = -1;
+	int rc = -1;
+
+	b.limit = SETTINGS_FILE_MAX;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		err_set(e, ERR_CONFIG, "cannot open the settings file %s: %s", path,
+		        strerror(errno));
+		goto cleanup;
+	}
+	if (fstat(fd, &st) < 0) {
+		err_set(e, ERR_CONFIG, "cannot stat the settings file %s: %s", path,
+		        strerror(errno));
+		goto cleanup;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		err_set(e, ERR_CONFIG, "the settings file %s is not a regular file", path);
+		goto cleanup;
+	}
+	if (st.st_mode & (S_IWGRP | S_IWOTH))
+		log_msg(LOG_WARN,
+		        "the settings file %s is writable by other users: they could point ttsmig "
+		        "at another ledger or deployment; chmod go-w it",
+		        path);
+	for (;;) {
+		ssize_t n = read(fd, chunk, sizeof(chunk));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			err_set(e, ERR_CONFIG, "cannot read the settings file %s: %s", path,
+			        strerror(errno));
+			goto cleanup;
+		}
+		if (n == 0)
+			break;
+		if (buf_add(&b, chunk, (size_t)n) < 0) {
+			err_set(e, ERR_CONFIG, "the settings file %s is larger than %d bytes", path,
+			        SETTINGS_FILE_MAX);
+			goto cleanup;
+		}
+	}
+	if (memchr(b.data, '\0', b.len)) {
+		err_set(e, ERR_CONFIG, "the settings file %s is not a text file", path);
+		goto cleanup;
+	}
+	if (config_parse_text(c, b.data, path, e) < 0)
+		goto cleanup;
+	set_str(&c->config_file, path);
+	log_msg(LOG_DEBUG, "settings read from %s", path);
+	rc = 0;
+cleanup:
+	buf_release_secret(&b);
+	mem_wipe(chunk, sizeof(chunk));
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+int config_load_files(struct config *c, const char *explicit_path, config_getenv_fn get,
+                      struct err *e)
+{
+	const char *v;
+	char *home_file = NULL;
+	int rc = -1;
+
+	if (!get)
+		get = real_getenv;
+	if (explicit_path)
+		return read_settings_file(c, explicit_path, e);
+	if ((v = get("TTSMIG_CONFIG")) && v[0])
+		return read_settings_file(c, v, e);
+	const char *xdg = get("XDG_CONFIG_HOME");
+	const char *home = get("HOME");
+	if (xdg && xdg[0] == '/')
+		home_file = xasprintf("%s/ttsmig/config", xdg);
+	else if (home && home[0])
+		home_file = xasprintf("%s/.config/ttsmig/config", home);
+	const char *candidates[] = { "ttsmig.conf", home_file };
+	for (size_t i = 0; i < sizeof(candidates) / sizeof(candidates[0]); i++) {
+		struct stat st;
+		if (!candidates[i])
+			continue;
+		if (stat(candidates[i], &st) < 0) {
+			if (errno == ENOENT || errno == ENOTDIR)
+				continue;
+			err_set(e, ERR_CONFIG, "cannot check the settings file %s: %s",
+			        candidates[i], strerror(errno));
+			goto cleanup;
+		}
+		rc = read_settings_file(c, candidates[i], e);
+		goto cleanup;
+	}
+	rc = 0;
+cleanup:
+	free(home_file);
+	return rc;
 }

@@ -17,7 +17,7 @@ struct command {
 };
 
 static const struct command commands[] = {
-	{ "ledger", cmd_ledger, "create, upgrade and inspect the PostgreSQL ledger" },
+	{ "ledger", cmd_ledger, "create, upgrade, inspect the ledger; start/stop a local one" },
 	{ "snapshot", cmd_snapshot, "copy source devices (keys sealed) into the ledger" },
 	{ "plan", cmd_plan, "freeze a batch: scenario, target, devices and their steps" },
 	{ "apply", cmd_apply, "run a planned batch (run again to resume)" },
@@ -25,6 +25,7 @@ static const struct command commands[] = {
 	{ "status", cmd_status, "devices per state, failures by error, what is in flight" },
 	{ "reconcile", cmd_reconcile, "compare the deployments with the ledger (exit 0: clean)" },
 	{ "report", cmd_report, "print a reporting view: progress, failures, durations, ..." },
+	{ "export", cmd_export, "target-ready devices for ttn-lw-cli or the Console import" },
 	{ "app", cmd_app, "copy application settings (formatters, webhooks, pub/subs)" },
 	{ "gateways", cmd_gateways, "move gateways: snapshot, plan, apply, reconcile, rollback" },
 	{ NULL, NULL, NULL },

@@ -38,10 +38,13 @@ struct cli {
 typedef int (*cli_opt_fn)(void *ctx, int id, const char *value, struct err *e);
 
 /*
- * Read the environment, then parse argv (argv[0] is the first argument
- * after the command name) with the command's options and the shared ones,
- * then finish the configuration.  With --help, prints help and sets
- * c->help (the caller returns EXIT_OK).  Returns 0 or -1 with e set.
+ * Read the settings file (--config, $TTSMIG_CONFIG, ./ttsmig.conf or
+ * ~/.config/ttsmig/config), then the environment, then parse argv (argv[0]
+ * is the first argument after the command name) with the command's options
+ * and the shared ones, then finish the configuration; with no ledger
+ * configured, the local one of `ttsmig ledger start` is used if it exists
+ * (localpg.h).  With --help, prints help and sets c->help (the caller
+ * returns EXIT_OK).  Returns 0 or -1 with e set.
  */
 int cli_start(struct cli *c, const struct cli_cmd *cmd, int argc, char **argv, cli_opt_fn fn,
               void *ctx, struct err *e) __attribute__((warn_unused_result));
@@ -63,6 +66,13 @@ struct ledger;
 struct secret_key;
 struct http_client;
 struct tts_client;
+
+/*
+ * Connect to the configured ledger (ledger_connect), with a better hint
+ * when the local ledger is stopped or no ledger is configured at all.
+ */
+int cli_ledger_connect(struct cli *c, struct ledger **l, struct err *e)
+        __attribute__((warn_unused_result));
 
 /*
  * Connect to the configured ledger, check it is at this binary's schema,

@@ -1,5 +1,5 @@
 /*
- * config.h - ttsmig's settings: environment, then flags (flags win).
+ * config.h - ttsmig's settings: flag > environment > settings file > default.
  *
  * | setting                | environment                | flag                     |
  * |------------------------|----------------------------|--------------------------|
@@ -12,6 +12,17 @@
  * | server host names      | TTSMIG_SOURCE_HOSTNAMES,...| --source-hostnames LIST  |
  * | log level              | TTSMIG_LOG_LEVEL           | --log-level, -v, -q      |
  * | output format          |                            | --format table|json|csv  |
+ * | settings file          | TTSMIG_CONFIG              | --config FILE            |
+ * | default --concurrency  | TTSMIG_CONCURRENCY         | (each command's flag)    |
+ * | PostgreSQL binaries    | TTSMIG_PG_BINDIR           | (ledger start|status)    |
+ *
+ * The settings file (config_load_files) holds the settings that are not
+ * secret, one `key = value` per line, the key being the flag's name
+ * (`source-url`; `source_url` and `TTSMIG_SOURCE_URL` are the same key).
+ * It is `--config FILE`, else $TTSMIG_CONFIG, else ./ttsmig.conf, else
+ * $XDG_CONFIG_HOME/ttsmig/config (~/.config/ttsmig/config); only the first
+ * found is read.  API keys are refused there (ERR_CONFIG): they come from
+ * the environment or a key file.
  *
  * API keys are never accepted on the command line (other users can read a
  * process's argv): `--source-api-key` and friends are refused with a hint.
@@ -62,12 +73,17 @@ struct deployment {
 };
 
 struct config {
-	char *ledger;          /* libpq conninfo or URI; NULL = libpq defaults */
-	char *secret_key_file; /* resolved by config_finish() */
+	char *ledger;              /* libpq conninfo or URI; NULL = libpq defaults */
+	const char *ledger_origin; /* where `ledger` came from, for messages (static), or NULL */
+	bool ledger_local;         /* `ledger` is the local cluster's (localpg.h) */
+	char *secret_key_file;     /* resolved by config_finish() */
 	struct deployment source;
 	struct deployment target;
 	enum log_level log_level;
 	enum out_format format;
+	long concurrency;  /* default of the commands' --concurrency; 0 = their own */
+	char *pg_bindir;   /* PostgreSQL server binaries for `ledger start`, or NULL */
+	char *config_file; /* the settings file that was read, or NULL */
 };
 
 /* Option ids of the shared options; command-specific ids start at 1000. */
@@ -95,6 +111,9 @@ enum config_opt {
 	CFG_OPT_SOURCE_HOSTNAMES,
 	CFG_OPT_TARGET_HOSTNAMES,
 	CFG_OPT_FORBIDDEN_KEY, /* --source-api-key etc.: always refused */
+	CFG_OPT_CONFIG,        /* --config FILE (read before everything else) */
+	CFG_OPT_CONCURRENCY,   /* settings file / TTSMIG_CONCURRENCY only */
+	CFG_OPT_PG_BINDIR,     /* settings file / TTSMIG_PG_BINDIR / ledger start's flag */
 	CFG_OPT_FIRST_COMMAND = 1000,
 };
 
@@ -106,6 +125,21 @@ typedef const char *(*config_getenv_fn)(const char *name);
 
 void config_init(struct config *c);
 void config_release(struct config *c);
+
+/*
+ * Read the settings file: `explicit_path` (--config; must exist), else
+ * $TTSMIG_CONFIG (must exist), else the first of ./ttsmig.conf and
+ * $XDG_CONFIG_HOME/ttsmig/config (or $HOME/.config/ttsmig/config) that
+ * exists, else nothing.  Call it before config_from_env() so the
+ * environment and the flags win.  Environment through `get` (NULL =
+ * getenv).  ERR_CONFIG naming the file and line for an unknown key, a key
+ * set twice, a bad value, or an API key.
+ */
+int config_load_files(struct config *c, const char *explicit_path, config_getenv_fn get,
+                      struct err *e) __attribute__((warn_unused_result));
+/* Parse settings text (the file's contents); `what` names it in messages. */
+int config_parse_text(struct config *c, const char *text, const char *what, struct err *e)
+        __attribute__((warn_unused_result));
 
 /* Read TTSMIG_* variables through `get` (NULL = getenv). */
 int config_from_env(struct config *c, config_getenv_fn get, struct err *e)
