@@ -10,6 +10,8 @@
 #   make deps       install the Debian packages the build and tests need
 #   make memcheck   run the test suite under valgrind (no sanitizers)
 #   make bench      the performance benchmark (tests/bench/, several minutes)
+#   make newcomer   `make demo` from a fresh clone of HEAD, as a newcomer runs
+#                   it (tests/newcomer.sh; minutes: a full build)
 #   make format     reformat the C sources with clang-format
 #   make torture    every scenario on >= 500 devices with >= 20 random kill -9
 #                   of `ttsmig apply` (tests/torture/; not part of `make test`)
@@ -23,9 +25,10 @@ BUILD      ?= build
 SAN        ?= 0
 
 # Debian packages: build tools, libraries, and the PostgreSQL server the tests
-# and the demo run (python3-yaml: tests/integration/test_compose.sh).
+# and the demo run (python3-yaml: tests/integration/test_compose.sh; jq: an
+# example of the README that tests/integration/test_readme.sh runs).
 DEB_PKGS := build-essential pkg-config libpq-dev postgresql libcurl4-openssl-dev \
-            libcjson-dev libcmocka-dev libmicrohttpd-dev libsodium-dev curl python3-yaml
+            libcjson-dev libcmocka-dev libmicrohttpd-dev libsodium-dev curl python3-yaml jq
 
 PKGS       := libpq libcurl libcjson libsodium
 TEST_PKGS  := cmocka
@@ -71,7 +74,7 @@ UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRCS))
 INTEG_BINS := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(INTEG_SRCS))
 TESTUTIL   := $(patsubst tests/%.c,$(BUILD)/obj/tests/%.o,$(wildcard tests/*.c))
 
-.PHONY: all deps test test-build demo install uninstall clean memcheck format format-check devmap bench
+.PHONY: all deps test test-build demo install uninstall clean memcheck format format-check devmap bench newcomer
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -161,6 +164,11 @@ memcheck: deps
 demo: deps
 	$(MAKE) --no-print-directory all
 	src/scripts/demo.sh $(BUILD)
+
+# What a newcomer does first: a fresh clone of HEAD (committed work only),
+# then the README's `make demo` in it; checks that it ends with its report.
+newcomer:
+	tests/newcomer.sh
 
 # The performance figures (tests/bench/bench.sh; BENCH_* variables set sizes).
 bench: deps
