@@ -79,6 +79,9 @@ def parse(readme):
         body = lines[body_start:j]
         i = j + 1
         if lang not in ("console", "sql"):
+            if pending:
+                raise SystemExit(f"README line {pending[0][0]}: readme-check before a block "
+                                 "that is not ```console or ```sql")
             continue
         skip = [t for _, t in pending if t.startswith("skip")]
         if skip:
@@ -107,6 +110,8 @@ def parse(readme):
             block[at].hidden.append((l, b.group(2)))
         pending = []
         items.extend(block)
+    if pending:
+        raise SystemExit(f"README line {pending[0][0]}: readme-check after the last block")
     return items, skipped
 
 
@@ -199,7 +204,34 @@ def shq(s):
     return "'" + s.replace("'", "'\\''") + "'"
 
 
+def self_test():
+    """The comparison itself: what must differ, what may (no session)."""
+    shown = ["Batch wave-1: 246 devices worked on in 1.9 s", "...",
+             "  7 steps, 11 HTTP requests (0 retries)",
+             "  canary  finished  rejoin  cloud-app  1  1 done  2026-11-24 07:37:21+00"]
+    run = ["Batch wave-1: 246 devices worked on in 13.4 s", "extra line",
+           "  7 steps,   11 HTTP requests (0 retries)",
+           "  canary  finished  rejoin     cloud-app         1  1 done  2026-12-05 16:17:51+00"]
+    checks = [
+        ("timings, timestamps and alignment may differ", compare(shown, run, False) is None),
+        ("a count may not", compare(shown, [r.replace("246", "245") for r in run], False) == 0),
+        ("nor a step count", compare(shown, [r.replace("7 steps", "8 steps") for r in run], False) == 2),
+        ("lines must come in order", compare(shown, [run[2], run[0], run[3]], False) is not None),
+        ("a missing line is found missing", compare(shown, run[:2], False) == 2),
+        ("psql continuation marks are ignored", compare(["[", "{"], [" [   +", "   {  +"], True) is None),
+        ("key ids and temp paths are normalised",
+         norm("file /root/.config/ttsmig/secret.key (key id 65d761f2f3d077c1).")
+         == norm("file /tmp/x.Y/config.0/ttsmig/secret.key (key id 75bb83423d42bbe2).")),
+    ]
+    bad = [name for name, ok in checks if not ok]
+    for name in bad:
+        print(f"readme-check self-test: FAILED: {name}")
+    return 1 if bad else 0
+
+
 def main():
+    if sys.argv[1:] == ["--self-test"]:
+        return self_test()
     readme, build, work = sys.argv[1:4]
     items, skipped = parse(readme)
     script = [

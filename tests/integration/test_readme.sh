@@ -20,6 +20,8 @@ if [ ! -x "$build/ttsmig" ] || [ ! -x "$build/ttsmig-sim" ]; then
 	echo "test_readme: $build/ttsmig and $build/ttsmig-sim are not built" >&2
 	exit 1
 fi
+# the comparison first: a changed count must fail, a changed timing not
+python3 tests/readme_check.py --self-test || exit 1
 work=$(mktemp -d "${TMPDIR:-/tmp}/ttsmig-readme.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 start=$(date +%s)
