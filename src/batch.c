@@ -30,7 +30,11 @@ int batch_load(struct ledger *l, const char *name, struct batch *b, struct err *
 		return -1;
 	if (PQntuples(res) != 1) {
 		err_set(e, ERR_USAGE, "there is no batch named '%s'", name);
-		err_hint(e, "`ttsmig status` lists the batches; `ttsmig plan` creates one");
+		err_detail(e, "the ledger in database \"%s\" has no batch of that name",
+		           PQdb(l->conn));
+		err_hint(e, "`ttsmig status` lists the batches (check the name, and that "
+		            "TTSMIG_LEDGER is the ledger you planned it in); `ttsmig plan` creates "
+		            "one");
 		goto cleanup;
 	}
 	b->id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
@@ -86,8 +90,9 @@ static int check_urls(const char *which, const char *frozen_json, const struct d
 		if (strcmp(want->valuestring, have) != 0) {
 			err_set(e, ERR_REFUSED, "batch %s was planned for another %s deployment",
 			        batch, which);
-			err_detail(e, "its %s URL is frozen as %s; configured now: %s",
-			           registry_name((enum registry)r), want->valuestring, have);
+			static const char *const upper[REG_COUNT] = { "IS", "JS", "NS", "AS" };
+			err_detail(e, "its %s URL is frozen as %s; configured now: %s", upper[r],
+			           want->valuestring, have);
 			err_hint(e,
 			         "set TTSMIG_%s_URL (and per-registry URLs) as when the batch was "
 			         "planned, or plan a new batch",

@@ -14,6 +14,7 @@
 #include "ttsmig/ledger.h"
 #include "ttsmig/log.h"
 #include "ttsmig/mem.h"
+#include "ttsmig/preflight.h"
 #include "ttsmig/secret.h"
 #include "ttsmig/signals.h"
 #include "ttsmig/tts.h"
@@ -30,6 +31,7 @@ enum {
 	OPT_LEASE,
 	OPT_RETRY_DELAY,
 	OPT_COMMIT_EACH,
+	OPT_SKIP_PREFLIGHT,
 };
 
 static const struct opt_spec options[] = {
@@ -51,13 +53,16 @@ static const struct opt_spec options[] = {
 	  "wait before retrying a device whose calls kept failing (default 300)" },
 	{ "commit-each", 0, OPT_NOARG, OPT_COMMIT_EACH, NULL,
 	  "commit every ledger write on its own, not in groups (slower; for comparison)" },
+	{ "skip-preflight", 0, OPT_NOARG, OPT_SKIP_PREFLIGHT, NULL,
+	  "do not run the preflight checks first (experts: see `ttsmig preflight`)" },
 	{ NULL, 0, OPT_NOARG, 0, NULL, NULL },
 };
 
 static const struct cli_cmd apply_cmd = {
 	.name = "apply",
 	.usage = "ttsmig apply --batch BATCH [--concurrency N] [--dry-run]\n"
-	         "             [--cleanup-unjoined] [--confirm-reflashed] [--device ID ...]",
+	         "             [--cleanup-unjoined] [--confirm-reflashed] [--device ID ...]\n"
+	         "             [--skip-preflight]",
 	.summary = "Run a planned batch; run it again to resume.",
 	.description =
 	        "Claims the batch's devices (several workers on several machines can share a\n"
@@ -75,8 +80,14 @@ static const struct cli_cmd apply_cmd = {
 	        "rejoin devices wait in awaiting_join until they join the target; each run checks\n"
 	        "them and cleans up the source of those that joined (--cleanup-unjoined: all).\n"
 	        "abp-new devices wait until --confirm-reflashed.\n\n"
+	        "Before it claims anything, apply runs the checks of `ttsmig preflight --batch`\n"
+	        "(the batch's deployments, both reachable, the API keys' rights for its\n"
+	        "scenario, the target application, no device left to create already there:\n"
+	        "a few requests) and refuses with the first failure; --skip-preflight runs\n"
+	        "without them, --dry-run never runs them.\n\n"
 	        "Exit: 0 all done; 10 some devices failed; 12 devices still waiting or to be\n"
-	        "retried; 130 interrupted (run again to resume).",
+	        "retried; 130 interrupted (run again to resume); a refused preflight exits\n"
+	        "with its failure's code (see `ttsmig preflight --help`).",
 	.examples = "  ttsmig apply --batch canary\n"
 	            "  ttsmig apply --batch wave-1 --concurrency 32\n"
 	            "  ttsmig apply --batch wave-1 --dry-run --device sensor-1\n"
@@ -87,7 +98,7 @@ static const struct cli_cmd apply_cmd = {
 struct args {
 	const char *batch;
 	long concurrency;
-	bool dry_run, cleanup_unjoined, confirm_reflashed, no_progress, commit_each;
+	bool dry_run, cleanup_unjoined, confirm_reflashed, no_progress, commit_each, skip_preflight;
 	const char **devices;
 	int ndevices;
 	const char *credentials;
@@ -114,6 +125,7 @@ static int on_option(void *ctx, int id, const char *v, struct err *e)
 	case OPT_RETRY_DELAY:
 		return opts_parse_int("--retry-delay", v, 0, 86400, &a->retry_delay, e);
 	case OPT_COMMIT_EACH: a->commit_each = true; return 0;
+	case OPT_SKIP_PREFLIGHT: a->skip_preflight = true; return 0;
 	}
 	return err_set(e, ERR_INTERNAL, "unhandled option %d", id);
 }
@@ -179,6 +191,39 @@ static void print_stats(const struct cli *c, const struct args *a, const struct 
 	       s->total);
 }
 
+/* The preflight checks of the batch (a few requests, none per device);
+ * -1 with the first failure in e. */
+static int run_preflight(struct cli *c, struct ledger *l, const struct args *a, struct err *e)
+{
+	struct preflight_opts po = {
+		.mode = PF_MODE_BATCH,
+		.batch = a->batch,
+		.devices = a->ndevices ? a->devices : NULL,
+		.ndevices = a->ndevices,
+		.stop_early = true,
+	};
+	struct preflight_report *r = xcalloc(1, sizeof(*r));
+	int rc = -1;
+	if (preflight_run(c, l, &po, r, e) < 0)
+		goto cleanup;
+	if (r->failed) {
+		char *how = xasprintf("ttsmig preflight --batch %s", a->batch);
+		rc = preflight_refusal(r, how, e);
+		free(how);
+		goto cleanup;
+	}
+	for (int i = 0; i < r->n; i++)
+		if (r->checks[i].verdict == PF_WARN)
+			log_msg(LOG_WARN, "preflight: %s: %s", r->checks[i].name,
+			        r->checks[i].result);
+	log_msg(LOG_INFO, "preflight: %d checks passed (%ld HTTP requests, %.1f s)", r->n,
+	        r->requests, r->seconds);
+	rc = 0;
+cleanup:
+	free(r);
+	return rc;
+}
+
 int cmd_apply(int argc, char **argv)
 {
 	struct cli c;
@@ -223,6 +268,8 @@ int cmd_apply(int argc, char **argv)
 		}
 	}
 	if (cli_ledger_open(&c, &l, &k, &e) < 0)
+		goto done;
+	if (!a.dry_run && !a.skip_preflight && run_preflight(&c, l, &a, &e) < 0)
 		goto done;
 	struct apply_opts o = {
 		.batch = a.batch,

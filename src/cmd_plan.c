@@ -16,6 +16,7 @@
 #include "ttsmig/log.h"
 #include "ttsmig/mem.h"
 #include "ttsmig/plan.h"
+#include "ttsmig/preflight.h"
 #include "ttsmig/scenario.h"
 #include "ttsmig/secret.h"
 #include "ttsmig/tts.h"
@@ -29,6 +30,7 @@ enum {
 	OPT_DEVICE,
 	OPT_DEVICES_FROM,
 	OPT_CANARY,
+	OPT_SKIP_PREFLIGHT,
 };
 
 static const struct opt_spec options[] = {
@@ -44,6 +46,8 @@ static const struct opt_spec options[] = {
 	{ "device", 'd', OPT_ARG, OPT_DEVICE, "ID", "only this device (repeatable)" },
 	{ "devices-from", 0, OPT_ARG, OPT_DEVICES_FROM, "FILE", "device IDs, one per line" },
 	{ "canary", 0, OPT_ARG, OPT_CANARY, "N", "the first N devices that fit" },
+	{ "skip-preflight", 0, OPT_NOARG, OPT_SKIP_PREFLIGHT, NULL,
+	  "do not run the preflight checks first (experts: see `ttsmig preflight`)" },
 	{ NULL, 0, OPT_NOARG, 0, NULL, NULL },
 };
 
@@ -52,7 +56,8 @@ static const struct cli_cmd plan_cmd = {
 	.usage = "ttsmig plan --snapshot NAME --batch BATCH --target-app APP\n"
 	         "            [--scenario rejoin|keep-session|abp-reset|abp-new]\n"
 	         "            [--source-cleanup delete|none]\n"
-	         "            [--device ID ... | --devices-from FILE | --canary N]",
+	         "            [--device ID ... | --devices-from FILE | --canary N]\n"
+	         "            [--skip-preflight]",
 	.summary = "Freeze a batch (scenario, target, devices) and write every device's steps.",
 	.description =
 	        "Nothing changes on either deployment: plan only writes to the ledger, in one\n"
@@ -69,7 +74,11 @@ static const struct cli_cmd plan_cmd = {
 	        "session; keep-session keeps DevAddr, keys, counters and MAC state; abp-reset\n"
 	        "keeps an ABP device's DevAddr and keys with counters reset; abp-new gives an ABP\n"
 	        "device a new DevAddr and keys to flash. keep-session and abp-reset keep the\n"
-	        "source DevAddr: the devices' gateways must already be on the target.",
+	        "source DevAddr: the devices' gateways must already be on the target.\n\n"
+	        "Before writing anything, plan runs the checks of `ttsmig preflight` (both\n"
+	        "deployments reachable, the API keys' rights for the scenario, the target\n"
+	        "application, no selected device already in it) and refuses with the first\n"
+	        "failure; --skip-preflight plans without them.",
 	.examples =
 	        "  ttsmig plan --snapshot my-app-before --batch canary --target-app my-app "
 	        "--canary 1\n"
@@ -84,6 +93,7 @@ struct args {
 	const char **devices;
 	int ndevices;
 	long canary;
+	bool skip_preflight;
 	char **owned;
 	int nowned;
 };
@@ -103,6 +113,7 @@ static int on_option(void *ctx, int id, const char *v, struct err *e)
 		a->devices[a->ndevices++] = v;
 		return 0;
 	case OPT_CANARY: return opts_parse_int("--canary", v, 1, 1000000, &a->canary, e);
+	case OPT_SKIP_PREFLIGHT: a->skip_preflight = true; return 0;
 	}
 	return err_set(e, ERR_INTERNAL, "unhandled option %d", id);
 }
@@ -185,6 +196,44 @@ static void print_result(const struct cli *c, const struct plan_params *p, struc
 	printf("Next: ttsmig apply --batch %s\n", p->batch);
 }
 
+/* The preflight checks of this plan; -1 with the first failure in e. */
+static int run_preflight(struct cli *c, struct ledger *l, const struct args *a,
+                         enum device_scenario sc, struct err *e)
+{
+	struct preflight_opts po = {
+		.mode = PF_MODE_PLAN,
+		.scenario = sc,
+		.target_app = a->target_app,
+		.snapshot = a->snapshot,
+		.devices = a->ndevices ? a->devices : NULL,
+		.ndevices = a->ndevices,
+		.canary = a->canary,
+		.stop_early = true,
+	};
+	struct preflight_report *r = xcalloc(1, sizeof(*r));
+	int rc = -1;
+	if (preflight_run(c, l, &po, r, e) < 0)
+		goto cleanup;
+	if (r->failed) {
+		char *how = xasprintf("ttsmig preflight --app %s --target-app %s --scenario %s",
+		                      r->source_app[0] ? r->source_app : "SOURCE_APP",
+		                      a->target_app, device_scenario_name(sc));
+		rc = preflight_refusal(r, how, e);
+		free(how);
+		goto cleanup;
+	}
+	for (int i = 0; i < r->n; i++)
+		if (r->checks[i].verdict == PF_WARN)
+			log_msg(LOG_WARN, "preflight: %s: %s", r->checks[i].name,
+			        r->checks[i].result);
+	log_msg(LOG_INFO, "preflight: %d checks passed (%ld HTTP requests, %.1f s)", r->n,
+	        r->requests, r->seconds);
+	rc = 0;
+cleanup:
+	free(r);
+	return rc;
+}
+
 int cmd_plan(int argc, char **argv)
 {
 	struct cli c;
@@ -245,6 +294,8 @@ int cmd_plan(int argc, char **argv)
 		if (tts_check_id("device ID", a.devices[i], &e) < 0)
 			goto done;
 	if (cli_ledger_open(&c, &l, &k, &e) < 0)
+		goto done;
+	if (!a.skip_preflight && run_preflight(&c, l, &a, sc, &e) < 0)
 		goto done;
 	struct plan_params p = {
 		.snapshot = a.snapshot,

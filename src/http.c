@@ -1115,15 +1115,64 @@ static void fail_transport(struct http_request *r, enum err_class cls, int code)
 	           (long)(http_now_ms() - r->submitted_ms), code);
 }
 
+/* The configuration variable of the site's URL ("TTSMIG_SOURCE_URL"), or a description. */
+static const char *url_setting(const struct http_request *r)
+{
+	const char *label = r->site ? http_site_label(r->site) : NULL;
+	if (label && strcmp(label, "source") == 0)
+		return "TTSMIG_SOURCE_URL (or a per-registry TTSMIG_SOURCE_*_URL)";
+	if (label && strcmp(label, "target") == 0)
+		return "TTSMIG_TARGET_URL (or a per-registry TTSMIG_TARGET_*_URL)";
+	return "the deployment's URL";
+}
+
 static void set_hint(struct http_request *r)
 {
+	bool no_answer = r->resp.status == 0;
 	switch (r->err.cls) {
 	case ERR_UNKNOWN_OUTCOME:
 		err_hint(&r->err, "the request may have taken effect: read the remote state "
 		                  "before repeating it");
 		break;
 	case ERR_RETRYABLE:
-		err_hint(&r->err, "a temporary problem; running the command again resumes");
+		/* a wrong URL looks like this too: say which part to check */
+		if (no_answer && (r->resp.curl_code == CURLE_COULDNT_RESOLVE_HOST ||
+		                  r->resp.curl_code == CURLE_COULDNT_RESOLVE_PROXY))
+			err_hint(&r->err,
+			         "the host name of %s does not resolve: check %s for a typo, and "
+			         "this machine's DNS",
+			         r->hostport, url_setting(r));
+		else if (no_answer && r->resp.curl_code == CURLE_COULDNT_CONNECT)
+			err_hint(
+			        &r->err,
+			        "nothing accepts connections at %s: check the host and port in %s, "
+			        "and that the deployment is up (a firewall may also refuse the "
+			        "connection); then run the command again",
+			        r->hostport, url_setting(r));
+		else if (no_answer && r->resp.curl_code == CURLE_OPERATION_TIMEDOUT)
+			err_hint(
+			        &r->err,
+			        "%s did not answer in time: the deployment is slow or out of reach "
+			        "(a firewall that drops packets looks like this); check %s, then "
+			        "run the command again",
+			        r->hostport, url_setting(r));
+		else
+			err_hint(&r->err, "a temporary problem; running the command again resumes");
+		break;
+	case ERR_PROTOCOL:
+		if (r->resp.status >= 300 && r->resp.status < 400)
+			err_hint(
+			        &r->err,
+			        "%s redirects, and ttsmig does not follow redirects: put the "
+			        "address it redirects to (often https:// instead of http://) in %s",
+			        r->hostport, url_setting(r));
+		else if (r->resp.status >= 200 && r->resp.status < 300)
+			err_hint(&r->err,
+			         "%s answers, but not with The Things Stack's JSON: unless the "
+			         "server "
+			         "is failing, %s is not the deployment's base URL (e.g. "
+			         "https://eu1.cloud.thethings.network; ttsmig adds /api/v3)",
+			         r->hostport, url_setting(r));
 		break;
 	case ERR_CONFIG:
 		if (r->resp.curl_code == CURLE_PEER_FAILED_VERIFICATION ||

@@ -265,6 +265,10 @@ int snapshot_live(struct ledger *l, const struct secret_key *k, struct tts_clien
 	struct tts_op op;
 	tts_op_auth_info(&op);
 	if (tts_call_json(src, &op, &auth, NULL, e) < 0) {
+		/* the first request: an answer that is not The Things Stack's API
+		 * (a route it does not know, a web page) means a wrong URL */
+		if (tts_error_is_route_not_found(e) || e->cls == ERR_PROTOCOL)
+			e->cls = ERR_CONFIG;
 		err_prefix(e, "checking the source API key");
 		goto cleanup;
 	}

@@ -262,6 +262,51 @@ enum err_class tts_error_class(int st, int grpc_code)
 	return ERR_PROTOCOL;
 }
 
+/*
+ * The hint of a 401 or 403: which key problem it is, and what to do.  The
+ * stack names the rights a call lacked in the `missing` attribute of
+ * pkg/auth/rights:insufficient_*_rights.
+ */
+static void permission_hint(struct err *e, int status, const char *body, size_t len)
+{
+	struct buf missing = BUF_INIT;
+	cJSON *root = cJSON_ParseWithLength(body, len);
+	const cJSON *details = cJSON_GetObjectItemCaseSensitive(root, "details");
+	const cJSON *d0 = cJSON_IsArray(details) ? cJSON_GetArrayItem(details, 0) : NULL;
+	const cJSON *attrs = cJSON_GetObjectItemCaseSensitive(d0, "attributes");
+	const cJSON *m = cJSON_GetObjectItemCaseSensitive(attrs, "missing");
+	const cJSON *x;
+	if (cJSON_IsString(m))
+		(void)!buf_addstr(&missing, m->valuestring);
+	const cJSON *arr = cJSON_IsArray(m) ? m : NULL;
+	cJSON_ArrayForEach(x, arr)
+	{
+		if (cJSON_IsString(x))
+			(void)!buf_printf(&missing, "%s%s", missing.len ? ", " : "",
+			                  x->valuestring);
+	}
+	if (status == 401)
+		err_hint(e,
+		         "the deployment does not accept this API key: it is mistyped, deleted "
+		         "or expired, or a key of the other deployment; set the right one in "
+		         "TTSMIG_SOURCE_API_KEY / TTSMIG_TARGET_API_KEY (or --source-api-key-file "
+		         "/ --target-api-key-file)");
+	else if (missing.len)
+		err_hint(e,
+		         "the API key lacks %s: add it to the key (the Console: API keys, edit "
+		         "the key) or use a key that has it; `GET /auth_info` lists a key's "
+		         "rights, `ttsmig preflight` what each scenario needs",
+		         missing.data);
+	else if (strncmp(e->tts_name, "pkg/auth/rights:no_", 19) == 0)
+		err_hint(e, "the API key has no rights on this entity: it does not exist on this "
+		            "deployment (check the ID), or the key belongs to another user, "
+		            "organisation or application (`GET /auth_info` shows whose it is)");
+	else
+		err_hint(e, "check the API key's rights (`GET /auth_info` lists them)");
+	cJSON_Delete(root);
+	buf_release(&missing);
+}
+
 void tts_error_enrich(struct err *e, const char *what, const char *label, int status,
                       const char *content_type, const char *body, size_t len)
 {
@@ -289,8 +334,12 @@ void tts_error_enrich(struct err *e, const char *what, const char *label, int st
 		err_set(e, ERR_PROTOCOL, "%s: HTTP %d from %s without a TTS error body", what,
 		        status, label);
 		e->http_status = status;
-		err_detail(e, "Content-Type %s, %zu body bytes; %s", ct, len, old_detail);
-		err_hint(e, "check that the URL points at The Things Stack's /api/v3");
+		if (strstr(old_detail, "Content-Type")) /* the HTTP layer said it already */
+			err_detail(e, "%s", old_detail);
+		else
+			err_detail(e, "Content-Type %s, %zu body bytes; %s", ct, len, old_detail);
+		err_hint(e, "check that the URL points at The Things Stack: TTSMIG_SOURCE_URL / "
+		            "TTSMIG_TARGET_URL is the deployment's base URL (ttsmig adds /api/v3)");
 		return;
 	}
 
@@ -305,10 +354,12 @@ void tts_error_enrich(struct err *e, const char *what, const char *label, int st
 	if (keep) {
 		err_hint(e, "%s", old_hint);
 	} else if (status == 404 && strcmp(e->tts_name, TTS_ERR_ROUTE_NOT_FOUND) == 0) {
-		err_hint(e, "the server does not know this API route: check the deployment's "
-		            "registry URLs (a 404 that names no entity is not \"already gone\")");
+		err_hint(e,
+		         "the server does not know this API route: check the deployment's "
+		         "registry URLs, TTSMIG_SOURCE_URL / TTSMIG_TARGET_URL and the "
+		         "per-registry ones (a 404 that names no entity is not \"already gone\")");
 	} else if (cls == ERR_PERMISSION) {
-		err_hint(e, "check the API key's rights (`GET /auth_info` lists them)");
+		permission_hint(e, status, body, len);
 	}
 }
 

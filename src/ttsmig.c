@@ -19,6 +19,8 @@ struct command {
 static const struct command commands[] = {
 	{ "ledger", cmd_ledger, "create, upgrade, inspect the ledger; start/stop a local one" },
 	{ "snapshot", cmd_snapshot, "copy source devices (keys sealed) into the ledger" },
+	{ "preflight", cmd_preflight,
+	  "check deployments, API keys, rights and ledger before a move" },
 	{ "plan", cmd_plan, "freeze a batch: scenario, target, devices and their steps" },
 	{ "apply", cmd_apply, "run a planned batch (run again to resume)" },
 	{ "rollback", cmd_rollback, "put a batch's devices back on the source" },

@@ -9,6 +9,7 @@
 
 int cmd_ledger(int argc, char **argv);
 int cmd_snapshot(int argc, char **argv);
+int cmd_preflight(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
 int cmd_apply(int argc, char **argv);
 int cmd_rollback(int argc, char **argv);

@@ -361,6 +361,48 @@ static void registry_not_found_names(void **state)
 	assert_null(tts_registry_not_found(REG_IS)[1]);
 }
 
+/* The hint of a 401 or 403 says which key problem it is and names the
+ * missing rights the stack reports. */
+static void permission_hints_name_the_fix(void **state)
+{
+	(void)state;
+	struct err e;
+	const char *b401 = "{\"code\":16,\"message\":\"error:pkg/identityserver:api_key_not_found "
+	                   "(API key not found)\",\"details\":[{\"namespace\":\"pkg/"
+	                   "identityserver\",\"name\":\"api_key_not_found\",\"message_format\":"
+	                   "\"API key not found\",\"code\":16}]}";
+	err_clear(&e);
+	tts_error_enrich(&e, "IS auth_info", "GET /api/v3/auth_info", 401, "application/json", b401,
+	                 strlen(b401));
+	assert_int_equal(e.cls, ERR_PERMISSION);
+	assert_true(tu_contains(e.hint, "does not accept this API key"));
+	assert_true(tu_contains(e.hint, "TTSMIG_SOURCE_API_KEY / TTSMIG_TARGET_API_KEY"));
+
+	const char *b403 = "{\"code\":7,\"message\":\"error:pkg/auth/rights:"
+	                   "insufficient_application_rights (insufficient rights for application "
+	                   "`app`)\",\"details\":[{\"namespace\":\"pkg/auth/rights\",\"name\":"
+	                   "\"insufficient_application_rights\",\"message_format\":\"insufficient "
+	                   "rights for application `{uid}`\",\"attributes\":{\"uid\":\"app\","
+	                   "\"missing\":[\"RIGHT_APPLICATION_DEVICES_READ_KEYS\"]},\"code\":7}]}";
+	err_clear(&e);
+	tts_error_enrich(&e, "JS get device app/d", "GET /api/v3/js/applications/app/devices/d",
+	                 403, "application/json", b403, strlen(b403));
+	assert_int_equal(e.cls, ERR_PERMISSION);
+	assert_true(tu_contains(e.hint, "the API key lacks RIGHT_APPLICATION_DEVICES_READ_KEYS: "
+	                                "add it to the key"));
+	assert_true(tu_contains(e.hint, "`ttsmig preflight`"));
+
+	const char *bno = "{\"code\":7,\"message\":\"error:pkg/auth/rights:no_application_rights "
+	                  "(no rights for application `x`)\",\"details\":[{\"namespace\":\"pkg/"
+	                  "auth/rights\",\"name\":\"no_application_rights\",\"message_format\":"
+	                  "\"no rights for application `{uid}`\",\"attributes\":{\"uid\":\"x\"},"
+	                  "\"code\":7}]}";
+	err_clear(&e);
+	tts_error_enrich(&e, "IS get application x", "GET /api/v3/applications/x", 403,
+	                 "application/json", bno, strlen(bno));
+	assert_true(tu_contains(e.hint, "no rights on this entity: it does not exist"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -374,6 +416,7 @@ int main(void)
 		cmocka_unit_test(api_md_error_names),
 		cmocka_unit_test(enrich_keeps_policy_classes),
 		cmocka_unit_test(registry_not_found_names),
+		cmocka_unit_test(permission_hints_name_the_fix),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
