@@ -173,8 +173,8 @@ static void print_stats(const struct cli *c, const struct args *a, const struct 
 	if (s->nothing_to_do && !s->interrupted) {
 		printf("Batch %s: nothing to do in this run.\n", a->batch);
 	} else {
-		printf("Batch %s: %ld devices worked on in %.1f s\n", a->batch, s->claimed,
-		       s->seconds);
+		printf("Batch %s: %ld device%s worked on in %.1f s\n", a->batch, s->claimed,
+		       s->claimed == 1 ? "" : "s", s->seconds);
 		printf("  this run: %ld done, %ld failed (%ld restored on the source), %ld "
 		       "awaiting, "
 		       "%ld left for a later run\n",
