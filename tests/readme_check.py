@@ -167,8 +167,12 @@ def parse_sql(body, first):
 NORMS = [
     (re.compile(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d(:\d\d)?)?"), "<TIME>"),
     (re.compile(r"\b\d\d:\d\d:\d\d(\.\d+)?"), "<TIME>"),
-    (re.compile(r"(key id|fingerprint) [0-9a-f]{8,}"), r"\1 <HEX>"),
+    (re.compile(r"(key id|fingerprint|secret key) [0-9a-f]{8,}"), r"\1 <HEX>"),
+    (re.compile(r'database "[^"]*"'), 'database "<DB>"'),
     (re.compile(r"(?<![\w/.])(/root|/home/[^/\s]+|/tmp|/var/tmp)(/[^\s,;:)'\"]*)?"), "<PATH>"),
+    # the README shows the real deployments; the session runs local simulators
+    (re.compile(r"http://127\.0\.0\.1:\d+|https://(eu1\.cloud\.thethings\.network"
+                r"|tenant\.eu1\.cloud\.thethings\.industries)"), "<DEPLOYMENT>"),
     (re.compile(r"\d+\.\d+"), "<NUM>"),
     (re.compile(r"-{2,}"), "--"),
     (re.compile(r"[ \t]+"), " "),
@@ -219,6 +223,9 @@ def self_test():
         ("lines must come in order", compare(shown, [run[2], run[0], run[3]], False) is not None),
         ("a missing line is found missing", compare(shown, run[:2], False) == 2),
         ("psql continuation marks are ignored", compare(["[", "{"], [" [   +", "   {  +"], True) is None),
+        ("deployment URLs are normalised",
+         norm("  ok  source reachable  https://eu1.cloud.thethings.network/api/v3 answers")
+         == norm("  ok  source reachable  http://127.0.0.1:41234/api/v3 answers")),
         ("key ids and temp paths are normalised",
          norm("file /root/.config/ttsmig/secret.key (key id 65d761f2f3d077c1).")
          == norm("file /tmp/x.Y/config.0/ttsmig/secret.key (key id 75bb83423d42bbe2).")),

@@ -77,6 +77,10 @@ step "Create the Cloud application and copy the CE application's formatters, web
 	"ttsmig app copy --source-app ce-app --target-app cloud-app --create --owner user:admin"
 may ttsmig app copy --source-app ce-app --target-app cloud-app --create --owner user:admin
 
+step "Preflight: both deployments, the API keys' rights for the scenario, the target application" \
+	"ttsmig preflight --app ce-app --target-app cloud-app --scenario rejoin"
+ttsmig preflight --app ce-app --target-app cloud-app --scenario rejoin
+
 step "Snapshot every device of the CE application into the ledger (keys sealed)" \
 	"ttsmig snapshot --app ce-app --name ce-before"
 ttsmig snapshot --app ce-app --name ce-before -q
