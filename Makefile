@@ -15,6 +15,8 @@
 #   make format     reformat the C sources with clang-format
 #   make torture    every scenario on >= 500 devices with >= 20 random kill -9
 #                   of `ttsmig apply` (tests/torture/; not part of `make test`)
+#   make fuzz       build the libFuzzer targets (clang) in build/fuzz and run
+#                   each for FUZZ_SECONDS (default 600); not part of `make test`
 #
 # Variables: BUILD (output directory), SAN=1 (sanitizer build), PREFIX, CC.
 
@@ -29,6 +31,12 @@ SAN        ?= 0
 # example of the README that tests/integration/test_readme.sh runs).
 DEB_PKGS := build-essential pkg-config libpq-dev postgresql libcurl4-openssl-dev \
             libcjson-dev libcmocka-dev libmicrohttpd-dev libsodium-dev curl python3-yaml jq
+# clang and its libFuzzer runtime, for `make fuzz` and the short fuzz runs in
+# `make test` (tests/fuzz/), where LLVM ships libFuzzer for the architecture
+DEB_ARCH := $(shell dpkg --print-architecture 2>/dev/null)
+ifneq ($(filter amd64 arm64 i386 s390x,$(DEB_ARCH)),)
+DEB_PKGS += clang libclang-rt-14-dev
+endif
 
 PKGS       := libpq libcurl libcjson libsodium
 TEST_PKGS  := cmocka
@@ -190,6 +198,42 @@ TORTURE_BUILD ?= build/torture
 torture: deps
 	$(MAKE) --no-print-directory BUILD=$(TORTURE_BUILD) SAN=0 all
 	tests/torture/apply_kill.sh $(TORTURE_BUILD)
+
+# ---------------------------------------------------------------------------
+# fuzzing (tests/fuzz/): one libFuzzer target per tests/fuzz/fuzz_*.c, built
+# with clang in $(FUZZ_BUILD): the library instrumented for coverage with
+# ASan and UBSan (fuzzer-no-link), each target linked with libFuzzer's main.
+# `make fuzz` seeds the corpora from the fixtures and runs every target for
+# FUZZ_SECONDS; tests/integration/test_fuzz_short.sh runs them briefly in
+# `make test`.  Crash inputs stay in $(FUZZ_BUILD)/crashes/.
+
+FUZZ_CC      ?= clang
+FUZZ_BUILD   ?= build/fuzz
+FUZZ_SECONDS ?= 600
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all
+# clang's -Wformat=2 also flags err.c's vsnprintf wrapper (gcc does not)
+FUZZ_CFLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link $(FUZZ_SAN) \
+                -Wno-format-nonliteral
+FUZZ_NAMES   := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+
+.PHONY: fuzz fuzz-build fuzz-targets
+
+fuzz: deps fuzz-build
+	tests/fuzz/run.sh -s $(FUZZ_SECONDS) $(FUZZ_BUILD)
+
+fuzz-build:
+	$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=$(FUZZ_CC) SAN=0 \
+		CFLAGS="$(FUZZ_CFLAGS)" fuzz-targets
+
+# (inside the sub-make, BUILD is the fuzz build)
+fuzz-targets: $(patsubst %,$(BUILD)/%,$(FUZZ_NAMES))
+
+$(BUILD)/obj/fuzz/%.o: tests/fuzz/%.c tests/fuzz/fuzzutil.h $(GEN)/ttsmig/sql_gen.h
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -Itests/fuzz $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/fuzz_%: $(BUILD)/obj/fuzz/fuzz_%.o $(BUILD)/libttsmig.a
+	$(CC) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ $(PKG_LIBS)
 
 # ---------------------------------------------------------------------------
 # dependencies: install what is missing on Debian (as root), otherwise say how

@@ -199,6 +199,33 @@ static bool time_replaces(const cJSON *a, const cJSON *b, bool want_later)
 	return want_later ? cmp < 0 : cmp > 0;
 }
 
+/* cJSON_Compare, except that a number equals itself also when it is
+ * infinite (JSON 1e999), which cJSON_Compare finds unequal. */
+static bool json_equal(const cJSON *a, const cJSON *b)
+{
+	if (cJSON_IsNumber(a) && cJSON_IsNumber(b))
+		return a->valuedouble == b->valuedouble || cJSON_Compare(a, b, true);
+	if (cJSON_IsArray(a) && cJSON_IsArray(b)) {
+		const cJSON *x = a->child, *y = b->child;
+		for (; x && y; x = x->next, y = y->next)
+			if (!json_equal(x, y))
+				return false;
+		return !x && !y;
+	}
+	if (cJSON_IsObject(a) && cJSON_IsObject(b)) {
+		for (const cJSON *x = a->child; x; x = x->next) {
+			const cJSON *y = cJSON_GetObjectItemCaseSensitive(b, x->string);
+			if (!y || !json_equal(x, y))
+				return false;
+		}
+		for (const cJSON *y = b->child; y; y = y->next)
+			if (!cJSON_GetObjectItemCaseSensitive(a, y->string))
+				return false;
+		return true;
+	}
+	return cJSON_Compare(a, b, true);
+}
+
 static void merge_into(struct device_merge *m, const cJSON *const parts[REG_COUNT], cJSON *dst,
                        const cJSON *src, enum registry r, const char *path)
 {
@@ -213,7 +240,7 @@ static void merge_into(struct device_merge *m, const cJSON *const parts[REG_COUN
 			cJSON_AddItemToObject(dst, c->string, cJSON_Duplicate(c, true));
 		} else if (cJSON_IsObject(have) && cJSON_IsObject(c)) {
 			merge_into(m, parts, have, c, r, cp);
-		} else if (!cJSON_Compare(have, c, true)) {
+		} else if (!json_equal(have, c)) {
 			if (strcmp(cp, "created_at") == 0 || strcmp(cp, "updated_at") == 0) {
 				if (time_replaces(have, c, strcmp(cp, "updated_at") == 0))
 					cJSON_ReplaceItemInObjectCaseSensitive(
@@ -294,12 +321,50 @@ static void move_secrets(cJSON *node, const char *schema, const char *loc, cJSON
 	}
 }
 
+/*
+ * The walk of move_secrets() without moving: the location of every secret
+ * node must lead back to that node, or the join would put it elsewhere (a
+ * member name with a '.', a root member named "", two members of one name).
+ * Returns the first location that does not (malloc'ed), or NULL.
+ */
+static char *unreachable_secret(const cJSON *root, const cJSON *node, const char *schema,
+                                const char *loc)
+{
+	int idx = 0;
+	char *bad = NULL;
+	for (const cJSON *c = node->child; c && !bad; c = c->next, idx++) {
+		bool arr = cJSON_IsArray(node);
+		char *cs = arr ? xstrdup(schema) : devi_join(schema, c->string);
+		char *cl = arr ? devi_join_index(loc, idx) : devi_join(loc, c->string);
+		if (!cJSON_IsNull(c) && devmap_is_secret(cs)) {
+			if (device_path_get(root, cl) != c) {
+				bad = cl;
+				cl = NULL;
+			}
+		} else if (cJSON_IsObject(c) || cJSON_IsArray(c)) {
+			bad = unreachable_secret(root, c, cs, cl);
+		}
+		free(cs);
+		free(cl);
+	}
+	return bad;
+}
+
 int device_secrets_split(const cJSON *doc, cJSON **public_doc, cJSON **secrets, struct err *e)
 {
 	*public_doc = NULL;
 	*secrets = NULL;
 	if (!cJSON_IsObject(doc))
 		return err_set(e, ERR_INTERNAL, "device document is not a JSON object");
+	char *bad = unreachable_secret(doc, doc, "", "");
+	if (bad) {
+		err_set(e, ERR_INVALID,
+		        "key material at \"%.100s\" cannot be stored: a member name holds a '.', "
+		        "is empty or occurs twice",
+		        bad);
+		free(bad);
+		return -1;
+	}
 	cJSON *pub = cJSON_Duplicate(doc, true);
 	cJSON *sec = cJSON_CreateObject();
 	move_secrets(pub, "", "", sec);

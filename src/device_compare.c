@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ttsmig/buf.h"
 #include "ttsmig/devmap.h"
 #include "ttsmig/device_internal.h"
 #include "ttsmig/mem.h"
@@ -332,11 +333,33 @@ static bool ignored(const struct ctx *c, const char *jpath)
 	return false;
 }
 
-static char *render(const cJSON *v, const char *jpath)
+/* The path the secrets split judges a node by: its location without the
+ * list indexes ("a[2].b" -> "a.b"; map keys stay, as in the split). */
+static bool secret_at(const char *loc, const char *jpath)
+{
+	if (devmap_is_secret(jpath) || devmap_is_secret(loc))
+		return true;
+	struct buf b = BUF_INIT;
+	for (const char *p = loc; *p; p++) {
+		if (*p == '[') {
+			size_t n = strspn(p + 1, "0123456789");
+			if (n && p[1 + n] == ']') {
+				p += n + 1;
+				continue;
+			}
+		}
+		(void)!buf_addch(&b, *p);
+	}
+	bool secret = b.data && devmap_is_secret(b.data);
+	buf_release(&b);
+	return secret;
+}
+
+static char *render(const cJSON *v, const char *loc, const char *jpath)
 {
 	if (devi_absent(v))
 		return xstrdup("(absent)");
-	if (devmap_is_secret(jpath))
+	if (secret_at(loc, jpath))
 		return xstrdup(REDACTED);
 	cJSON *dup = cJSON_Duplicate(v, true);
 	if (cJSON_IsObject(dup) || cJSON_IsArray(dup))
@@ -358,8 +381,8 @@ static void report(struct ctx *c, const char *loc, const char *jpath, const cJSO
 	}
 	struct device_diff *it = &d->items[d->n++];
 	it->path = xstrdup(loc);
-	it->expected = render(a, jpath);
-	it->actual = render(b, jpath);
+	it->expected = render(a, loc, jpath);
+	it->actual = render(b, loc, jpath);
 	c->found++;
 }
 
@@ -547,7 +570,8 @@ static bool scalar_equal(const cJSON *a, const cJSON *b, uint8_t kind, int type,
 		if (as_number(a, &x) && as_number(b, &y)) {
 			/* float32 fields come back rounded: equal within 1e-6 relative */
 			double m = dabs(x) > dabs(y) ? dabs(x) : dabs(y);
-			return x == y || dabs(x - y) <= 1e-6 * m;
+			/* "NaN" (proto-JSON's spelling) equals itself */
+			return x == y || dabs(x - y) <= 1e-6 * m || (x != x && y != y);
 		}
 		break;
 	}

@@ -59,10 +59,11 @@ static void add_value(struct buf *b, const cJSON *v)
  * Fill "{name}" (also "{name, plural, ...}" style: the name is what comes
  * before the first comma) from the attributes; unknown names stay as they are.
  */
-static void format_message(struct buf *out, const char *fmt, const cJSON *attrs)
+static void format_message(struct buf *out, const char *fmt, const cJSON *attrs, size_t limit)
 {
 	const char *p = fmt;
-	while (*p) {
+	/* stop past limit: "{a}" repeated multiplies the body otherwise */
+	while (*p && out->len <= limit) {
 		const char *open = strchr(p, '{');
 		if (!open) {
 			(void)!buf_addstr(out, p);
@@ -177,7 +178,8 @@ int tts_error_parse(const char *body, size_t len, struct tts_error_info *out)
 	/* message: details[0] format + attributes, else the message's text */
 	const char *fmt = d0 ? jstr(d0, "message_format") : NULL;
 	if (fmt && *fmt)
-		format_message(&text, fmt, cJSON_GetObjectItemCaseSensitive(d0, "attributes"));
+		format_message(&text, fmt, cJSON_GetObjectItemCaseSensitive(d0, "attributes"),
+		               sizeof(out->message));
 	else if (msg_form && mtext.len)
 		(void)!buf_addstr(&text, mtext.data);
 	else if (message)
@@ -205,7 +207,8 @@ int tts_error_parse(const char *body, size_t len, struct tts_error_info *out)
 		const char *cf = jstr(cause, "message_format");
 		if (cf)
 			format_message(&ct, cf,
-			               cJSON_GetObjectItemCaseSensitive(cause, "attributes"));
+			               cJSON_GetObjectItemCaseSensitive(cause, "attributes"),
+			               sizeof(out->chain));
 		(void)!buf_printf(&chain, " <- caused by error:%s (%s)",
 		                  cname[0] ? cname : "unknown", ct.data);
 		buf_release(&ct);
