@@ -467,11 +467,21 @@ int snapshot_file(struct ledger *l, const struct secret_key *k, const char *path
 		}
 		cJSON *warn = device_warnings(doc, 0, NULL);
 		const cJSON *parts[REG_COUNT] = { NULL, NULL, NULL, NULL };
-		if (snapstore_row_build(k, h.id, doc, parts, 0, warn, &rows->rows[rows->n], e) <
+		struct err be;
+		err_clear(&be);
+		if (snapstore_row_build(k, h.id, doc, parts, 0, warn, &rows->rows[rows->n], &be) <
 		    0) {
 			cJSON_Delete(warn);
 			cJSON_Delete(doc);
-			goto cleanup;
+			if (be.cls != ERR_INVALID) {
+				*e = be;
+				goto cleanup;
+			}
+			/* a record the ledger cannot hold faithfully is skipped */
+			st->malformed++;
+			log_msg(LOG_WARN, "%s: record %ld (line %ld): %s; skipped", path,
+			        pos.record, pos.line, be.primary);
+			continue;
 		}
 		rows->n++;
 		st->stored++;

@@ -296,14 +296,18 @@ static void import_from_a_file_skips_bad_records(void **state)
 	        "{\"ids\":{\"device_id\":\"imp-2\"}, broken}\n"
 	        "{\"ids\":{\"device_id\":\"Bad_ID\"}}\n"
 	        "{\"ids\":{\"device_id\":\"imp-3\"},\"supports_join\":false,\"session\":{\"dev_"
-	        "addr\":\"26000001\"}}\n",
+	        "addr\":\"26000001\"}}\n"
+	        /* key material the ledger could not put back where it was */
+	        "{\"ids\":{\"device_id\":\"imp-4\"},\"supports_join\":true,\"root_keys\":{"
+	        "\"app_key\":{\"key\":\"00112233445566778899AABBCCDDEEFF\"}},\"root_keys\":{"
+	        "\"app_key\":{\"key\":\"FFEEDDCCBBAA99887766554433221100\"}}}\n",
 	        0600);
 	const char *argv[] = { "snapshot", "--from-file", file,       "--app", "app1",
 		               "--name",   "imported",    "--format", "json",  NULL };
 	cJSON *j = run_json(f, argv, EXIT_PARTIAL);
 	assert_string_equal(cJSON_GetObjectItem(j, "state")->valuestring, "complete");
 	assert_int_equal((int)num(j, "devices"), 2);
-	assert_int_equal((int)num(j, "malformed"), 2);
+	assert_int_equal((int)num(j, "malformed"), 3);
 	cJSON_Delete(j);
 	char *app = tu_sql_value(
 	        f->db,
@@ -315,6 +319,8 @@ static void import_from_a_file_skips_bad_records(void **state)
 	char *clear =
 	        tu_sql_value(f->db, "SELECT string_agg(doc::text, '') FROM ttsmig.snapshot_device");
 	assert_null(strstr(clear, "00112233445566778899AABBCCDDEEFF"));
+	assert_null(strstr(clear, "FFEEDDCCBBAA99887766554433221100"));
+	assert_null(strstr(clear, "imp-4"));
 	free(clear);
 	free(file);
 }
