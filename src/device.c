@@ -199,23 +199,21 @@ static bool time_replaces(const cJSON *a, const cJSON *b, bool want_later)
 	return want_later ? cmp < 0 : cmp > 0;
 }
 
-/* cJSON_Compare, except that a number equals itself also when it is
- * infinite (JSON 1e999), which cJSON_Compare finds unequal. */
-static bool json_equal(const cJSON *a, const cJSON *b)
+bool devi_json_equal(const cJSON *a, const cJSON *b)
 {
 	if (cJSON_IsNumber(a) && cJSON_IsNumber(b))
 		return a->valuedouble == b->valuedouble || cJSON_Compare(a, b, true);
 	if (cJSON_IsArray(a) && cJSON_IsArray(b)) {
 		const cJSON *x = a->child, *y = b->child;
 		for (; x && y; x = x->next, y = y->next)
-			if (!json_equal(x, y))
+			if (!devi_json_equal(x, y))
 				return false;
 		return !x && !y;
 	}
 	if (cJSON_IsObject(a) && cJSON_IsObject(b)) {
 		for (const cJSON *x = a->child; x; x = x->next) {
 			const cJSON *y = cJSON_GetObjectItemCaseSensitive(b, x->string);
-			if (!y || !json_equal(x, y))
+			if (!y || !devi_json_equal(x, y))
 				return false;
 		}
 		for (const cJSON *y = b->child; y; y = y->next)
@@ -240,7 +238,7 @@ static void merge_into(struct device_merge *m, const cJSON *const parts[REG_COUN
 			cJSON_AddItemToObject(dst, c->string, cJSON_Duplicate(c, true));
 		} else if (cJSON_IsObject(have) && cJSON_IsObject(c)) {
 			merge_into(m, parts, have, c, r, cp);
-		} else if (!json_equal(have, c)) {
+		} else if (!devi_json_equal(have, c)) {
 			if (strcmp(cp, "created_at") == 0 || strcmp(cp, "updated_at") == 0) {
 				if (time_replaces(have, c, strcmp(cp, "updated_at") == 0))
 					cJSON_ReplaceItemInObjectCaseSensitive(

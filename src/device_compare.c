@@ -511,7 +511,7 @@ static void cmp_generic(struct ctx *c, const cJSON *a, const cJSON *b, const cha
 			report(c, loc, jpath, a, b);
 		return;
 	}
-	if (!cJSON_Compare(a, b, true))
+	if (!devi_json_equal(a, b))
 		report(c, loc, jpath, a, b);
 }
 
@@ -668,7 +668,7 @@ static void cmp_scalar(struct ctx *c, const cJSON *a, const cJSON *b, const char
 	bool bad;
 	if (scalar_equal(a, b, kind, type, &bad))
 		return;
-	if (bad && cJSON_Compare(a, b, true))
+	if (bad && devi_json_equal(a, b))
 		return;
 	report(c, loc, jpath, a, b);
 }

@@ -30,6 +30,10 @@ int devi_parse_duration(const char *s, int64_t *nsec);
 /* Index of enum ttn.lorawan.v3.MACVersion in devmap_enums (cached). */
 int devi_mac_version_enum(void);
 
+/* cJSON_Compare (case-sensitive), except that a number equals itself also
+ * when it is infinite (JSON 1e999), which cJSON_Compare finds unequal. */
+bool devi_json_equal(const cJSON *a, const cJSON *b);
+
 /* True when v is null or absent. */
 static inline bool devi_absent(const cJSON *v)
 {

@@ -388,11 +388,13 @@ static void run_document(const cJSON *doc, unsigned sel)
 	struct secrets keys = { 0 };
 	collect_secrets(sec, pub_text ? pub_text : "", &keys);
 
-	/* the same document compares equal to itself, however compared */
+	/* the same document compares equal to a copy of itself (a copy: the
+	 * very same node is always equal), however compared */
 	static const unsigned flags[] = { 0, DEVICE_CMP_IGNORE_READ_ONLY, DEVICE_CMP_IGNORE_EXTRA };
+	cJSON *copy = cJSON_Duplicate(doc, true);
 	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
 		struct device_diffs d = DEVICE_DIFFS_INIT;
-		int n = device_compare(doc, doc, flags[i], NULL, &d, &e);
+		int n = device_compare(doc, copy, flags[i], NULL, &d, &e);
 		FUZZ_CHECK(n >= 0, "compare failed: %s", e.primary);
 		FUZZ_CHECK((size_t)n == d.n, "compare returned %d for %zu diffs", n, d.n);
 		if (sh.unique)
@@ -400,6 +402,7 @@ static void run_document(const cJSON *doc, unsigned sel)
 			           d.items[0].path, d.items[0].expected, d.items[0].actual);
 		device_diffs_release(&d);
 	}
+	cJSON_Delete(copy);
 	/* the public half differs only where key material was; none is shown */
 	if (pub) {
 		struct device_diffs d = DEVICE_DIFFS_INIT;
