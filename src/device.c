@@ -725,7 +725,9 @@ static cJSON *ids_for_body(const cJSON *doc)
 {
 	const cJSON *ids = cJSON_GetObjectItemCaseSensitive(doc, "ids");
 	cJSON *out = cJSON_IsObject(ids) ? cJSON_Duplicate(ids, true) : cJSON_CreateObject();
-	cJSON_DeleteItemFromObjectCaseSensitive(out, "dev_addr");
+	/* every one: a hostile answer may name it twice */
+	while (cJSON_GetObjectItemCaseSensitive(out, "dev_addr"))
+		cJSON_DeleteItemFromObjectCaseSensitive(out, "dev_addr");
 	return out;
 }
 

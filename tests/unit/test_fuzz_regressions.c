@@ -1,7 +1,7 @@
 /*
  * test_fuzz_regressions.c - the inputs the fuzz targets (tests/fuzz/) found
  * defects with, replayed through the same code path as the target, one test
- * per defect (tests/fuzz/README.md, "regression inputs", D1-D8).
+ * per defect (tests/fuzz/README.md, "regression inputs", D1-D9).
  *
  * The inputs are the files tests/fuzz/crashes/<target>-<name> (read from the
  * repository root, where tests/run.sh runs the tests).  Each test states the
@@ -249,6 +249,25 @@ static void d8_infinite_number_in_a_bool_equals_itself(void **state)
 		fail_msg("%s", why);
 }
 
+/* D9: with two members "dev_addr" in ids, a body still carried one (the
+ * read-only ids.dev_addr the JS rejects). */
+static void d9_no_body_carries_ids_dev_addr(void **state)
+{
+	(void)state;
+	cJSON *doc = load_doc(CRASHES "fuzz_device-duplicate-dev-addr");
+	struct device_split s;
+	struct err e;
+	assert_int_equal(device_split(doc, DEVICE_IS_UPDATE, &s, &e), 0);
+	int carried = 0;
+	for (int r = 0; r < REG_COUNT; r++)
+		if (s.body[r] && device_path_get(s.body[r], "end_device.ids.dev_addr"))
+			carried++;
+	device_split_release(&s);
+	cJSON_Delete(doc);
+	if (carried)
+		fail_msg("%d bodies carry ids.dev_addr", carried);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -260,6 +279,7 @@ int main(void)
 		cmocka_unit_test(d6_error_format_does_not_multiply_the_body),
 		cmocka_unit_test(d7_infinite_number_is_no_merge_conflict),
 		cmocka_unit_test(d8_infinite_number_in_a_bool_equals_itself),
+		cmocka_unit_test(d9_no_body_carries_ids_dev_addr),
 	};
 	return cmocka_run_group_tests_name("fuzz regressions", tests, NULL, NULL);
 }
