@@ -154,7 +154,16 @@ $(BUILD)/tests/integration/%: $(BUILD)/obj/tests/integration/%.o $(TESTUTIL) $(B
 	@mkdir -p $(@D)
 	$(CC) $(LDSAN) -o $@ $^ $(PKG_LIBS) $(TEST_LIBS)
 
-test-build: $(BUILD)/ttsmig $(SIM_BIN) $(UNIT_BINS) $(INTEG_BINS) $(BUILD)/tools/gen_devmap
+# helpers of the torture scripts (tests/torture/*.c), also used by their
+# short versions in `make test`
+TORTURE_TOOLS := $(patsubst tests/torture/%.c,$(BUILD)/tests/torture/%,$(wildcard tests/torture/*.c))
+
+$(BUILD)/tests/torture/%: $(BUILD)/obj/tests/torture/%.o $(BUILD)/libttsmig.a
+	@mkdir -p $(@D)
+	$(CC) $(LDSAN) -o $@ $^ $(PKG_LIBS)
+
+test-build: $(BUILD)/ttsmig $(SIM_BIN) $(UNIT_BINS) $(INTEG_BINS) $(TORTURE_TOOLS) \
+            $(BUILD)/tools/gen_devmap
 
 # The default test run: sanitizer build in build/asan, then the runner
 # starts a throwaway PostgreSQL and runs every test binary.
@@ -196,7 +205,8 @@ TORTURE_BUILD ?= build/torture
 .PHONY: torture
 
 torture: deps
-	$(MAKE) --no-print-directory BUILD=$(TORTURE_BUILD) SAN=0 all
+	$(MAKE) --no-print-directory BUILD=$(TORTURE_BUILD) SAN=0 all \
+		$(TORTURE_BUILD)/tests/torture/copycheck
 	tests/torture/apply_kill.sh $(TORTURE_BUILD)
 
 # ---------------------------------------------------------------------------
