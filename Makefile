@@ -13,8 +13,9 @@
 #   make newcomer   `make demo` from a fresh clone of HEAD, as a newcomer runs
 #                   it (tests/newcomer.sh; minutes: a full build)
 #   make format     reformat the C sources with clang-format
-#   make torture    every scenario on >= 500 devices with >= 20 random kill -9
-#                   of `ttsmig apply` (tests/torture/; not part of `make test`)
+#   make torture    the long torture tests (tests/torture/: kill -9 during
+#                   apply, snapshot, reconcile and rollback, 4 workers,
+#                   PostgreSQL restarts, faults; 1,000 devices; hours)
 #   make fuzz       build the libFuzzer targets (clang) in build/fuzz and run
 #                   each for FUZZ_SECONDS (default 600); not part of `make test`
 #
@@ -193,21 +194,37 @@ bench: deps
 	tests/bench/bench.sh $(BUILD)
 
 # ---------------------------------------------------------------------------
-# torture (tests/torture/apply_kill.sh): each scenario on >= 500 devices, the
-# apply process killed with SIGKILL at random moments (>= 20 times per
-# scenario) and resumed until it finishes, then the invariants checked and
-# the figures printed.  The optimised build in $(TORTURE_BUILD); minutes; not
-# in CI.  Settings: TORTURE_DEVICES, TORTURE_KILLS, TORTURE_SEED, ... (see
-# the script).
+# torture (tests/torture/): the long versions, each against 1,000 devices,
+# on the optimised build in $(TORTURE_BUILD); hours; not in CI (short
+# versions run in `make test`: tests/integration/test_torture_short.sh):
+#   apply_kill.sh  apply SIGKILLed at random >= 50 times per scenario (all 4)
+#                  and resumed, the invariants after every kill
+#   cmd_kill.sh    the same for snapshot, reconcile and rollback
+#   workers.sh     4 apply processes on one batch, one killed (and frozen
+#                  past its lease) again and again: lease expiry, fencing
+#   pg_restart.sh  PostgreSQL restarted and stopped for 10 s mid-apply
+#   faults.sh      5xx, 429, drops, stalls, malformed bodies on both sides
+# Every figure goes to $(TORTURE_BUILD)/torture-figures.tsv, printed at the
+# end.  TORTURE_SCRIPTS picks some; the scripts' settings (TORTURE_DEVICES,
+# TORTURE_KILLS, TORTURE_SEED, ...) are in their headers.
 
-TORTURE_BUILD ?= build/torture
+TORTURE_BUILD   ?= build/torture
+TORTURE_SCRIPTS ?= apply_kill.sh cmd_kill.sh workers.sh pg_restart.sh faults.sh
 
 .PHONY: torture
 
 torture: deps
 	$(MAKE) --no-print-directory BUILD=$(TORTURE_BUILD) SAN=0 all \
 		$(TORTURE_BUILD)/tests/torture/copycheck
-	tests/torture/apply_kill.sh $(TORTURE_BUILD)
+	@rm -f $(TORTURE_BUILD)/torture-figures.tsv
+	@status=0; for s in $(TORTURE_SCRIPTS); do \
+		echo "=== tests/torture/$$s"; \
+		TORTURE_FIGURES=$(CURDIR)/$(TORTURE_BUILD)/torture-figures.tsv \
+			tests/torture/$$s $(TORTURE_BUILD) || status=1; \
+	done; \
+	echo "=== figures (script, scenario, name, value): $(TORTURE_BUILD)/torture-figures.tsv"; \
+	cat $(TORTURE_BUILD)/torture-figures.tsv 2>/dev/null; \
+	exit $$status
 
 # ---------------------------------------------------------------------------
 # fuzzing (tests/fuzz/): one libFuzzer target per tests/fuzz/fuzz_*.c, built

@@ -25,15 +25,16 @@
 # Runs beside a throwaway PostgreSQL (src/scripts/pgtmp.sh) and two
 # simulators (src/scripts/simctl.sh), each simulated API call held
 # TORTURE_LATENCY_MS (default 15 ms, jitter as much again) so that kills land
-# while calls are in flight.  Settings: TORTURE_DEVICES (default 500),
-# TORTURE_KILLS (default 20), TORTURE_MIN_DELAY_MS / TORTURE_MAX_DELAY_MS
+# while calls are in flight.  Settings: TORTURE_DEVICES (default 1000),
+# TORTURE_KILLS (default 50), TORTURE_MIN_DELAY_MS / TORTURE_MAX_DELAY_MS
 # (a kill comes after a uniform random delay in this range, default 50..700),
 # TORTURE_SEED (random seed, default: the time), TORTURE_SCENARIOS (default
 # "rejoin keep-session abp-reset abp-new"), TORTURE_CONCURRENCY (default 16),
 # TORTURE_ROUND_CHECKS (default 1: check the invariants after every kill;
 # 0: only at the end), TORTURE_SELFTEST (1: at the end of keep-session,
 # break every invariant once on purpose and fail unless the checks report
-# each, see tt_selftest in lib.sh).  The logs of every run are kept in $TORTURE_LOGDIR
+# each, see tt_selftest in lib.sh), TORTURE_MAX_KILLS (no more kills per
+# scenario than this: the rest of the batch runs to its end; default none).  The logs of every run are kept in $TORTURE_LOGDIR
 # (printed at the end).
 # (functions given to kill_loop are called indirectly; tt_init takes no script arguments)
 # shellcheck disable=SC2317,SC2119
@@ -50,8 +51,8 @@ tt_name=apply_kill
 # shellcheck source=tests/torture/lib.sh
 source tests/torture/lib.sh
 
-DEVICES=${TORTURE_DEVICES:-500}
-KILLS=${TORTURE_KILLS:-20}
+DEVICES=${TORTURE_DEVICES:-1000}
+KILLS=${TORTURE_KILLS:-50}
 MIN_DELAY=${TORTURE_MIN_DELAY_MS:-50}
 MAX_DELAY=${TORTURE_MAX_DELAY_MS:-700}
 LATENCY=${TORTURE_LATENCY_MS:-15}
@@ -60,6 +61,7 @@ CONCURRENCY=${TORTURE_CONCURRENCY:-16}
 ROUND_CHECKS=${TORTURE_ROUND_CHECKS:-1}
 SELFTEST=${TORTURE_SELFTEST:-0}
 MAX_RUNS=${TORTURE_MAX_RUNS:-400}
+MAX_KILLS=${TORTURE_MAX_KILLS:-}
 
 tt_init
 
@@ -95,7 +97,10 @@ for sc in $SCENARIOS; do
 
 	sims_config "{\"latency_ms\":$LATENCY,\"jitter_ms\":$LATENCY}" && sims_reset_counters || exit 1
 
-	KILLED=0 RUNS=0 FOUND_STARTED=0 ROUND_FAILURES=0 CHECKS=0 round_broken=""
+	KILLED=0 RUNS=0 FOUND_STARTED=0 ROUND_FAILURES=0 CHECKS=0 WIDENED=0 round_broken=""
+	# a kill that left nothing finished widens the next delay (a slow
+	# start, e.g. a sanitizer build on a loaded machine, would starve it)
+	KILL_ADAPT=1
 	start=$(date +%s.%N)
 	common=(apply --batch torture --concurrency "$CONCURRENCY" --no-progress)
 	case "$sc" in
