@@ -393,12 +393,16 @@ static void retry_later(struct devctx *d, const struct err *why)
 	struct err e;
 	bool fenced = false;
 	char *ej = steps_error_json(why);
+	/* a restore step keeps the reason the device is being restored as its
+	 * last_error: the transient error is in the step's outcome and event */
+	bool restoring = cur(d)->restore;
 	struct journal_outcome o = {
 		.result = JOURNAL_FAILED,
 		.outcome_json = ej,
 		.http_status = why->http_status,
 		.error_name = why->tts_name[0] ? why->tts_name : err_class_name(why->cls),
-		.last_error_json = ej,
+		.last_error_json = restoring ? NULL : ej,
+		.keep_error = restoring,
 	};
 	err_clear(&e);
 	int rc = journal_step_finish(&d->j, cur(d)->seq, &o, &fenced, &e);

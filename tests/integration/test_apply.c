@@ -353,6 +353,60 @@ static void a_resumed_restore_keeps_the_reason(void **state)
 	free(dev);
 }
 
+/* A restore step that meets a retryable error (the source answers 5xx) is
+ * tried again by a later run; the device keeps the target's refusal as its
+ * reason, not the passing 5xx. */
+static void a_restore_retried_later_keeps_the_reason(void **state)
+{
+	struct migfix *f = *state;
+	mf_plan(f, "keep", "keep-session", "--canary", "1");
+	char *dev = mf_q(f, "SELECT min(device_id) FROM ttsmig.device_migration");
+	cJSON *src_is = mf_record(f->ce, "is", SRC_APP, dev);
+	char *body = xasprintf(
+	        "{\"ids\":{\"device_id\":\"squatter\",\"application_ids\":{\"application_id\":"
+	        "\"other-app\"},\"dev_eui\":\"%s\",\"join_eui\":\"%s\"}}",
+	        mf_jstr(src_is, "ids.dev_eui"), mf_jstr(src_is, "ids.join_eui"));
+	struct su_resp *r = su_ctl(f->cloud, "PUT", "/raw/is/other-app/squatter", body);
+	assert_true(r->status == 200 || r->status == 201);
+	su_free(r);
+	free(body);
+	cJSON_Delete(src_is);
+	const char *apply[] = { "apply", "--batch", "keep", "--no-progress", NULL };
+	/* the refusal is recorded, the restore begun, then the run dies */
+	crash_at(f, apply, "after_intent:source_restore_is");
+	/* the source fails the restore's IS create: left for a later run */
+	r = su_ctl(f->ce, "PUT", "/config", "{\"faults\":\"5xx=1\"}");
+	su_expect(r, 200);
+	su_free(r);
+	char *out = NULL, *err = NULL;
+	int rc = mf_run(f, apply, &out, &err);
+	free(out);
+	free(err);
+	assert_int_not_equal(rc, EXIT_OK);
+	char *st = mf_q(f,
+	                "SELECT state || '|' || (last_error->>'class') FROM "
+	                "ttsmig.device_migration WHERE device_id = '%s'",
+	                dev);
+	assert_string_equal(st, "in_progress|conflict");
+	free(st);
+	r = su_ctl(f->ce, "PUT", "/config", "{\"faults\":\"\"}");
+	su_expect(r, 200);
+	su_free(r);
+	tu_admin_sql(f->db, "UPDATE ttsmig.device_migration SET not_before = NULL");
+	mf_expect_run(f, apply, EXIT_PARTIAL);
+	st = mf_q(f,
+	          "SELECT state || '|' || (last_error->>'class') || '|' || "
+	          "(last_error->>'message') FROM ttsmig.device_migration WHERE device_id = '%s'",
+	          dev);
+	if (strncmp(st, "restored|conflict|", 18) != 0 || !strstr(st, "already registered"))
+		fail_msg("after a restore retried later: %s", st);
+	free(st);
+	cJSON *back = mf_record(f->ce, "ns", SRC_APP, dev);
+	assert_non_null(back);
+	cJSON_Delete(back);
+	free(dev);
+}
+
 static void a_wait_left_started_by_a_dead_run_finishes(void **state)
 {
 	struct migfix *f = *state;
@@ -873,6 +927,7 @@ int main(void)
 		T(abp_new_writes_credentials_and_waits_for_reflash),
 		T(a_target_refusal_restores_the_device_on_the_source),
 		T(a_resumed_restore_keeps_the_reason),
+		T(a_restore_retried_later_keeps_the_reason),
 		T(a_wait_left_started_by_a_dead_run_finishes),
 		T(abp_new_credentials_survive_a_crash_before_the_file),
 		T(devices_of_a_dead_or_zombie_worker_are_free_at_once),
