@@ -13,7 +13,8 @@
 #     of its own);
 #   - faults.sh (keep-session): every fault kind on both simulators, with
 #     stalls shorter than the client's timeout (the timeout itself is
-#     tested in test_http_sim.c).
+#     tested in test_http_sim.c), and 2 devices the target refuses for good
+#     (their EUIs registered by another tenant): restored on the source.
 # Asserted: every script's verdict ok; >= 10 kills in total across
 # scenarios and commands; every fault kind injected at least once and
 # retries reported; every outage hit a batch under way.  The scripts run in
@@ -68,7 +69,7 @@ start_script workers workers.sh TORTURE_DEVICES=18 TORTURE_KILLS=3 TORTURE_WORKE
 start_script pg_restart pg_restart.sh TORTURE_DEVICES=36 TORTURE_PG_ROUNDS=2 TORTURE_PG_OUTAGE_S=2 \
 	TORTURE_LATENCY_MS=40 TORTURE_CONCURRENCY=8
 start_script faults faults.sh TORTURE_SCENARIOS=keep-session TORTURE_DEVICES=27 \
-	TORTURE_STALL_MS=1500 TORTURE_CONCURRENCY=8
+	TORTURE_STALL_MS=1500 TORTURE_SQUAT=2 TORTURE_CONCURRENCY=8
 
 for i in "${!pids[@]}"; do
 	wait "${pids[$i]}"
@@ -129,6 +130,9 @@ for k in 5xx 429 drop stall malformed; do
 done
 retries=$(figure faults retries)
 check "retries reported under faults (got $retries)" '[ "$retries" -ge 1 ]'
+rejected=$(figure faults rejected)
+check "devices refused for good by the target (restored, with the reason: the faults verdict) (got $rejected)" \
+	'[ "$rejected" -ge 2 ]'
 
 if [ "$fails" -eq 0 ]; then
 	rm -rf "$work"

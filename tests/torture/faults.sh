@@ -18,17 +18,22 @@
 # --confirm-reflashed), with TORTURE_DEVICES devices (default 1000) the
 # scenario fits, under faults all along:
 #   - `ttsmig snapshot`, run again until it completes;
-#   - plan; `ttsmig apply --retry-delay 0`, run again until it exits 0 (the
+#   - plan; `ttsmig apply --retry-delay 1`, run again until it exits 0 (the
 #     retries of every run added up);
 #   - `ttsmig reconcile`, run again until it exits 0: a fault must never be
 #     reported as drift (exit 11 fails the scenario);
-# then, faults off: the invariants of tests/torture/lib.sh, every device
-# done and as on the target it should be, `ttsmig reconcile` exit 0.
+# Before apply, another tenant registers on the target the EUIs of
+# TORTURE_SQUAT OTAA devices (default 10), which the target then refuses
+# for good: apply exits 10, and those devices must end failed with the
+# reason (restored in keep-session: back on the source equal to their device
+# copy, downlinks as before), not on the target.  Then, faults off: the
+# invariants of tests/torture/lib.sh, every other device done and as on the
+# target it should be, `ttsmig reconcile` exit 0.
 # Prints per scenario the faults injected per kind (both simulators, from
 # their counters), the retries ttsmig reported, and the runs each command
 # needed; fails if any fault kind was never injected.
 #
-# Settings: TORTURE_FAULTS, TORTURE_STALL_MS, TORTURE_DEVICES,
+# Settings: TORTURE_FAULTS, TORTURE_STALL_MS, TORTURE_DEVICES, TORTURE_SQUAT,
 # TORTURE_SCENARIOS, TORTURE_CONCURRENCY (default 16), TORTURE_MAX_RUNS
 # (per command, default 30), TORTURE_SEED (also the simulators' fault
 # seeds), TORTURE_LOGDIR, TORTURE_FIGURES (see lib.sh).
@@ -53,6 +58,7 @@ DEVICES=${TORTURE_DEVICES:-1000}
 SCENARIOS=${TORTURE_SCENARIOS:-"keep-session rejoin"}
 CONCURRENCY=${TORTURE_CONCURRENCY:-16}
 MAX_RUNS=${TORTURE_MAX_RUNS:-30}
+SQUAT=${TORTURE_SQUAT:-10}
 KINDS="5xx 429 drop stall malformed"
 
 tt_init
@@ -96,6 +102,9 @@ until_ok() { # LABEL STOP_ON ARGS...
 		fi
 		[ "$rc" -eq 0 ] && return 0
 		[ -n "$stop" ] && [ "$rc" -eq "$stop" ] && return "$rc"
+		# some devices failed for good, none left to do
+		[ "$rc" -eq 10 ] && [ "$(nothing_to_do)" = 1 ] && return "$rc"
+		sleep 1 # devices to retry later may be claimed again after --retry-delay
 	done
 	return "$rc"
 }
@@ -125,20 +134,39 @@ for sc in $SCENARIOS; do
 	"$ttsmig" plan --snapshot snap --batch torture --target-app "$TGT_APP" --scenario "$sc" \
 		>>"$runlog" 2>&1 || { tail -20 "$runlog" >&2; exit 1; }
 	planned=$(sql "SELECT count(*) FROM ttsmig.device_migration WHERE state <> 'refused'")
-	common=(apply --batch torture --concurrency "$CONCURRENCY" --retry-delay 0 --no-progress --format json)
+	# permanent refusals: another tenant holds the EUIs of SQUAT OTAA devices
+	rejected="$logdir/$sc.rejected"
+	sql "SELECT dm.device_id FROM ttsmig.device_migration dm JOIN ttsmig.batch b ON b.id = dm.batch_id
+	     JOIN ttsmig.snapshot_device sd ON sd.snapshot_id = b.snapshot_id AND sd.device_id = dm.device_id
+	     WHERE dm.state <> 'refused' AND sd.activation = 'otaa'
+	     ORDER BY md5(dm.device_id || '$SEED') LIMIT $SQUAT" >"$rejected"
+	i=0
+	while read -r d; do
+		i=$((i + 1))
+		ids=$(grep -F "\"device_id\": \"$d\"" "$logdir/$sc.seed-stream.json" |
+			jq -c --arg i "squatter-$i" '{ids: {device_id: $i, application_ids: {application_id: "other-tenant"},
+			      dev_eui: .ids.dev_eui, join_eui: .ids.join_eui}}')
+		ctl PUT "$CLOUD_URL/_sim/raw/is/other-tenant/squatter-$i" "$ids" >/dev/null || exit 1
+	done <"$rejected"
+	squatted=$(wc -l <"$rejected")
+	common=(apply --batch torture --concurrency "$CONCURRENCY" --retry-delay 1 --no-progress --format json)
 	case "$sc" in
 	rejoin) common+=(--cleanup-unjoined) ;;
 	abp-new) common+=(--credentials-file "$cred") ;;
 	esac
-	until_ok apply 10 "${common[@]}"
+	until_ok apply "" "${common[@]}"
 	rc=$?
 	apply_runs=$TRIES
 	if [ "$sc" = abp-new ] && [ "$rc" -eq 12 ]; then
-		until_ok confirm 10 "${common[@]}" --confirm-reflashed
+		until_ok confirm "" "${common[@]}" --confirm-reflashed
 		rc=$?
 		apply_runs=$((apply_runs + TRIES))
 	fi
-	[ "$rc" -eq 0 ] || verdict="${verdict:+$verdict; }apply exit $rc after $apply_runs runs"
+	# exit 10 (some failed) is expected when devices were squatted; which
+	# devices failed is checked below
+	want=0
+	[ "$squatted" -eq 0 ] || want=10
+	[ "$rc" -eq "$want" ] || verdict="${verdict:+$verdict; }apply exit $rc after $apply_runs runs"
 	until_ok reconcile 11 reconcile --batch torture --no-progress --concurrency "$CONCURRENCY"
 	rc=$?
 	recon_runs=$TRIES
@@ -161,7 +189,7 @@ for sc in $SCENARIOS; do
 	end=$(date +%s.%N)
 	wall=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')
 
-	broken=$(tt_broken "$sc" torture apply "done" "$logdir/$sc.seed.json" "" "$cred")
+	broken=$(tt_broken "$sc" torture apply "done" "$logdir/$sc.seed.json" "" "$cred" "$rejected")
 	[ -z "$broken" ] || verdict="${verdict:+$verdict; }FAILED ($broken)"
 	"$ttsmig" reconcile --batch torture --no-progress >>"$runlog" 2>&1
 	rc=$?
@@ -171,6 +199,7 @@ for sc in $SCENARIOS; do
 	[ "$verdict" = ok ] || failed=1
 	tt_figure "$sc" devices "$planned"
 	tt_figure "$sc" retries "$RETRIES"
+	tt_figure "$sc" rejected "$squatted"
 	tt_figure "$sc" apply_runs "$apply_runs"
 	tt_figure "$sc" verdict "$verdict"
 	rows+=("$(printf '%-13s %6s/%-6s %6s %6s %6s %6s %9s %7s %8s %9s %5s/%-5s/%-5s %8s  %s' "$sc" "$planned" "$fits" \

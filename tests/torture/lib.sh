@@ -227,7 +227,11 @@ run_killed() { # SECS ARGS...
 # doubles the longest delay for the next run (up to 120 s; back to
 # MAX_DELAY after progress): for a command that commits nothing until a
 # long first phase is over (rollback plans every device first), so that the
-# kills do not starve it.  Each widening is counted in WIDENED.
+# kills do not starve it.  Each widening is counted in WIDENED.  With
+# DONE_AFTER_KILL=1, a kill after which DONE_FN prints 1 ends the loop with
+# 0 (the command had finished before the kill landed).  With MAX_KILLS set,
+# once KILLED reaches it the runs are no longer killed (a short version's
+# time is bounded).
 kill_loop() { # LABEL PROGRESS_FN DONE_FN ROUND_FN ARGS...
 	local label=$1 progress_fn=$2 done_fn=$3 round_fn=$4
 	shift 4
@@ -238,6 +242,8 @@ kill_loop() { # LABEL PROGRESS_FN DONE_FN ROUND_FN ARGS...
 			return 99
 		fi
 		secs=$(tt_delay "$MIN_DELAY" "$max")
+		# enough kills: the next run goes to its end
+		[ -n "${MAX_KILLS:-}" ] && [ "$KILLED" -ge "$MAX_KILLS" ] && secs=86400
 		RUNS=$((RUNS + 1))
 		echo "=== run $RUNS ($label), kill after ${secs}s, at $(date +%T.%N | cut -c1-12)" >>"$runlog"
 		[ "${KILL_ADAPT:-0}" = 1 ] && before=$("$progress_fn")
@@ -251,6 +257,12 @@ kill_loop() { # LABEL PROGRESS_FN DONE_FN ROUND_FN ARGS...
 			if [ -n "$round_fn" ] && ! "$round_fn"; then
 				ROUND_FAILURES=$((ROUND_FAILURES + 1))
 				return 98
+			fi
+			# the kill came after the command had finished its work (a
+			# snapshot, once complete, may not be run again)
+			if [ "${DONE_AFTER_KILL:-0}" = 1 ] && [ "$("$done_fn")" = 1 ]; then
+				echo "=== it had finished before the kill" >>"$runlog"
+				return 0
 			fi
 			if [ "${KILL_ADAPT:-0}" = 1 ]; then
 				if [ "$("$progress_fn")" = "$before" ] && [ "$max" -lt 120000 ]; then
@@ -312,8 +324,16 @@ tt_events_check() {
 #   SEED         the source as seeded ($logdir/LABEL.seed.json)
 #   APPLIED      rollback: the target as apply left it (a file, else "")
 #   CRED         abp-new: the credentials file, else ""
-tt_check() { # SC BATCH PHASE FINAL SEED APPLIED CRED
-	local sc=$1 batch=$2 phase=$3 final=$4 seed=$5 applied=$6 cred=$7
+#   REJECTED     optional: a file of the device IDs the target refuses for
+#                good (another tenant holds their EUIs): with FINAL done,
+#                those must end failed (restored in keep-session) with the
+#                reason, not on the target, and on the source in every
+#                registry they had, equal to their device copy (keep-session:
+#                deleted and restored) or as seeded (the others: never
+#                deleted), with their pre-migration schedule_downlinks; the
+#                rest done
+tt_check() { # SC BATCH PHASE FINAL SEED APPLIED CRED [REJECTED]
+	local sc=$1 batch=$2 phase=$3 final=$4 seed=$5 applied=$6 cred=$7 rejected=${8:-}
 	local tag="$logdir/check"
 	# the target before the source: with workers running, a device seen on
 	# the target must have had its source downlinks off already
@@ -325,6 +345,10 @@ tt_check() { # SC BATCH PHASE FINAL SEED APPLIED CRED
 	if [ -z "$cred" ] || [ ! -f "$cred" ]; then
 		cred="$tag.nocred"
 		: >"$cred"
+	fi
+	if [ -z "$rejected" ]; then
+		rejected="$tag.norejected"
+		: >"$rejected"
 	fi
 	sql "SELECT device_id FROM ttsmig.device_migration dm JOIN ttsmig.batch b ON b.id = dm.batch_id
 	     WHERE b.name = '$batch' AND dm.state <> 'refused'" | "$copycheck" "$batch" \
@@ -338,10 +362,12 @@ tt_check() { # SC BATCH PHASE FINAL SEED APPLIED CRED
 		load_lines cnt "$tag.counters.json"
 		load_lines cred "$cred"
 		load_lines copies "$tag.copies.json"
+		printf "CREATE TEMP TABLE rejected (device_id text);\n\\\\copy rejected FROM '%s'\n" "$rejected"
 		cat <<SQL
 CREATE TEMP VIEW dev AS
   SELECT dm.device_id, dm.state, dm.copy_origin, dm.pre_schedule_downlinks, sd.activation,
-         dm.last_error->>'message' AS error
+         dm.last_error->>'message' AS error, dm.last_error::text AS error_json,
+         dm.device_id IN (SELECT device_id FROM rejected) AS rejected
   FROM ttsmig.device_migration dm
   JOIN ttsmig.batch b ON b.id = dm.batch_id
   JOIN ttsmig.snapshot_device sd ON sd.snapshot_id = b.snapshot_id AND sd.device_id = dm.device_id
@@ -417,15 +443,44 @@ SELECT 'event written under a superseded attempt', count(*) FROM (
 SQL
 		if [ -n "$final" ]; then
 			cat <<SQL
-SELECT 'not $final', count(*) FROM dev WHERE state <> '$final';
+SELECT 'not $final', count(*) FROM dev WHERE state <> '$final' AND NOT rejected;
 SQL
 		fi
 		if [ "$final" = "done" ]; then
 			cat <<SQL
 SELECT 'done, still on the source', count(*) FROM dev
- WHERE EXISTS (SELECT 1 FROM rec s WHERE s.what = 'src' AND s.device_id = dev.device_id);
+ WHERE NOT rejected AND EXISTS (SELECT 1 FROM rec s WHERE s.what = 'src' AND s.device_id = dev.device_id);
+SELECT 'rejected by the target, not ' || CASE WHEN '$sc' = 'keep-session' THEN 'restored' ELSE 'failed' END
+       || ' with the reason', count(*) FROM dev
+ WHERE rejected AND (state <> CASE WHEN '$sc' = 'keep-session' THEN 'restored' ELSE 'failed' END
+                     OR error_json NOT LIKE '%euis_taken%');
+SELECT 'rejected by the target, on the target', count(*) FROM dev
+ WHERE rejected AND EXISTS (SELECT 1 FROM rec t WHERE t.what = 'tgt' AND t.device_id = dev.device_id);
+SELECT 'rejected by the target, not back on every source registry it had', count(*) FROM dev
+ WHERE rejected AND EXISTS (SELECT 1 FROM rec s0 WHERE s0.what = 'seed' AND s0.device_id = dev.device_id
+                 AND NOT EXISTS (SELECT 1 FROM rec s WHERE s.what = 'src'
+                                   AND s.device_id = dev.device_id AND s.reg = s0.reg));
+SELECT 'rejected by the target, source not equal to '
+       || CASE WHEN '$sc' = 'keep-session' THEN 'the device copy' ELSE 'the seeded device' END,
+       count(DISTINCT dev.device_id)
+  FROM dev JOIN rec s ON s.what = 'src' AND s.device_id = dev.device_id
+  LEFT JOIN copy c ON c.device_id = dev.device_id
+  LEFT JOIN rec s0 ON s0.what = 'seed' AND s0.device_id = dev.device_id AND s0.reg = s.reg,
+  (VALUES ('{ids,dev_eui}'::text[]), ('{ids,join_eui}'), ('{ids,dev_addr}'),
+          ('{root_keys,app_key,key}'), ('{root_keys,nwk_key,key}'), ('{session,dev_addr}'),
+          ('{session,keys,f_nwk_s_int_key,key}'), ('{session,keys,s_nwk_s_int_key,key}'),
+          ('{session,keys,nwk_s_enc_key,key}'), ('{session,keys,app_s_key,key}'),
+          ('{session,last_f_cnt_up}'), ('{session,last_a_f_cnt_down}'), ('{session,last_n_f_cnt_down}'),
+          ('{lorawan_version}'), ('{frequency_plan_id}')) AS p(arr)
+ WHERE dev.rejected AND s.rec #> p.arr IS NOT NULL
+   AND upper(s.rec #>> p.arr) IS DISTINCT FROM
+       upper(CASE WHEN '$sc' = 'keep-session' THEN c.doc ELSE s0.rec END #>> p.arr);
+SELECT 'rejected by the target, source schedule_downlinks not as before', count(*) FROM dev
+  JOIN rec s0 ON s0.what = 'seed' AND s0.reg = 'ns' AND s0.device_id = dev.device_id
+  LEFT JOIN rec s ON s.what = 'src' AND s.reg = 'ns' AND s.device_id = dev.device_id
+ WHERE dev.rejected AND coalesce(pg_temp.dl(s.rec), true) IS DISTINCT FROM coalesce(pg_temp.dl(s0.rec), true);
 SELECT 'done, missing on the target', count(*) FROM dev
- WHERE (SELECT count(DISTINCT reg) FROM rec t WHERE t.what = 'tgt' AND t.device_id = dev.device_id
+ WHERE NOT rejected AND (SELECT count(DISTINCT reg) FROM rec t WHERE t.what = 'tgt' AND t.device_id = dev.device_id
           AND t.reg IN ('is', 'ns', 'as', CASE WHEN activation = 'otaa' THEN 'js' END))
        <> CASE WHEN activation = 'otaa' THEN 4 ELSE 3 END;
 SQL
