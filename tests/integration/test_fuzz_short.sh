@@ -5,7 +5,8 @@
 # report at least TTSMIG_FUZZ_MIN_EXECS (default 1000) executions and at
 # least TTSMIG_FUZZ_SECONDS seconds of running in libFuzzer's final
 # statistics, and no crash (tests/fuzz/run.sh checks these); here every
-# target of tests/fuzz/ must appear in the summary with its count.
+# target of tests/fuzz/ must appear in the summary with its count.  Two
+# targets run at a time (one per core).
 #
 # The targets are built with clang in build/fuzz (`make fuzz-build`;
 # TTSMIG_FUZZ_BUILD to change).  Without clang's libFuzzer runtime the test
@@ -60,15 +61,28 @@ if ! make -j2 --no-print-directory FUZZ_BUILD="$build" fuzz-build >"$corpus/buil
 fi
 built=$(date +%s)
 
+# two at a time, one per core of the 2-core CI machine: each target still
+# gets its own core for the whole time
 out=$build/ci
 rm -rf "$out"
-tests/fuzz/run.sh -s "$seconds" -m "$min_execs" -c "$corpus" -o "$out" "$build" | tee "$corpus/summary"
-rc=${PIPESTATUS[0]}
+mapfile -t all < <(find tests/fuzz -maxdepth 1 -name 'fuzz_*.c' -printf '%f\n' | sed 's/\.c$//' | sort)
+half=$(((${#all[@]} + 1) / 2))
+tests/fuzz/run.sh -s "$seconds" -m "$min_execs" -c "$corpus/a" -o "$out/a" "$build" \
+	"${all[@]:0:half}" >"$corpus/summary.a" 2>&1 &
+pid_a=$!
+tests/fuzz/run.sh -s "$seconds" -m "$min_execs" -c "$corpus/b" -o "$out/b" "$build" \
+	"${all[@]:half}" >"$corpus/summary.b" 2>&1 &
+pid_b=$!
+rc=0
+wait "$pid_a" || rc=1
+wait "$pid_b" || rc=1
+cat "$corpus/summary.a" "$corpus/summary.b" | tee "$corpus/summary"
 
 # every target of tests/fuzz/ ran, with a count of executions
 want=$(find tests/fuzz -maxdepth 1 -name 'fuzz_*.c' | wc -l)
-ran=$(awk '/^=== fuzz summary/ { s = 1; next } s && /^fuzz_[a-z_]+ +execs +[0-9]+ /' \
-	"$corpus/summary" | wc -l)
+ran=$(for f in "$corpus/summary.a" "$corpus/summary.b"; do
+	awk '/^=== fuzz summary/ { s = 1; next } s && /^fuzz_[a-z_]+ +execs +[0-9]+ /' "$f"
+done | wc -l)
 end=$(date +%s)
 echo "# build $((built - start)) s, runs $((end - built)) s"
 if [ "$rc" -ne 0 ]; then
