@@ -22,6 +22,7 @@
 #include "ttsmig/progress.h"
 #include "ttsmig/signals.h"
 #include "ttsmig/snapstore.h"
+#include "ttsmig/proc.h"
 
 #define RENEW_INTERVAL_S 20
 
@@ -116,27 +117,6 @@ static bool apply_flush(struct apply *ap)
 	}
 }
 
-/* Whether process pid runs (a zombie, killed but not yet reaped, does not). */
-static bool pid_alive(long pid)
-{
-	if (pid <= 0 || (kill((pid_t)pid, 0) < 0 && errno == ESRCH))
-		return false;
-	char path[64], line[256];
-	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-	FILE *fp = fopen(path, "r");
-	if (!fp)
-		return true; /* no /proc: trust kill() */
-	bool alive = true;
-	if (fgets(line, sizeof(line), fp)) {
-		/* "pid (comm) S ...": the state follows the last ')' */
-		const char *rp = strrchr(line, ')');
-		if (rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X'))
-			alive = false;
-	}
-	fclose(fp);
-	return alive;
-}
-
 /* End the leases of workers on this host whose process is gone. */
 static int reap_dead_owners(struct apply *ap, struct err *e)
 {
@@ -155,7 +135,7 @@ static int reap_dead_owners(struct apply *ap, struct err *e)
 		if (strncmp(owner, host, hl) != 0 || owner[hl] != ':')
 			continue;
 		long pid = strtol(owner + hl + 1, NULL, 10);
-		if (!pid_alive(pid)) {
+		if (!proc_alive(pid)) {
 			const char *q[] = { bid, owner, ap->l->actor };
 			if (ledger_exec(ap->l, SQLQ_apply_expire_owner, 3, q, NULL, e) < 0) {
 				PQclear(res);

@@ -222,12 +222,7 @@ static int run_preflight(struct cli *c, struct ledger *l, const struct args *a,
 		free(how);
 		goto cleanup;
 	}
-	for (int i = 0; i < r->n; i++)
-		if (r->checks[i].verdict == PF_WARN)
-			log_msg(LOG_WARN, "preflight: %s: %s", r->checks[i].name,
-			        r->checks[i].result);
-	log_msg(LOG_INFO, "preflight: %d checks passed (%ld HTTP requests, %.1f s)", r->n,
-	        r->requests, r->seconds);
+	preflight_log_passed(r);
 	rc = 0;
 cleanup:
 	free(r);

@@ -27,6 +27,7 @@
 #include "ttsmig/log.h"
 #include "ttsmig/mem.h"
 #include "ttsmig/secret.h"
+#include "ttsmig/proc.h"
 
 #define LOCALPG_PORT      "5432"
 #define LOCALPG_MIN_MAJOR 15
@@ -113,27 +114,6 @@ static bool file_exists(const char *path)
 	return stat(path, &st) == 0;
 }
 
-/* Whether process pid runs (a zombie, exited but not yet reaped, does not). */
-static bool pid_alive(long pid)
-{
-	if (pid <= 0 || (kill((pid_t)pid, 0) < 0 && errno == ESRCH))
-		return false;
-	char path[64], line[256];
-	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-	FILE *fp = fopen(path, "re");
-	if (!fp)
-		return true; /* no /proc: trust kill() */
-	bool alive = true;
-	if (fgets(line, sizeof(line), fp)) {
-		/* "pid (comm) S ...": the state follows the last ')' */
-		const char *rp = strrchr(line, ')');
-		if (rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X'))
-			alive = false;
-	}
-	fclose(fp);
-	return alive;
-}
-
 long localpg_server_pid(const struct localpg *p)
 {
 	char path[PATH_MAX];
@@ -152,7 +132,7 @@ long localpg_server_pid(const struct localpg *p)
 	long v = strtol(line, &end, 10);
 	if (errno || end == line || v <= 0)
 		return 0;
-	return pid_alive(v) ? v : 0; /* a stale pid file: the server died */
+	return proc_alive(v) ? v : 0; /* a stale pid file: the server died */
 }
 
 enum localpg_state localpg_state(const struct localpg *p, long *pid)
@@ -911,7 +891,7 @@ int localpg_stop(struct localpg *p, const char *bindir, bool *was_running, struc
 		}
 	}
 	/* pg_ctl -w returns once the pid file is gone; the process follows */
-	for (int i = 0; rc == 0 && pid && pid_alive(pid) && i < 100; i++)
+	for (int i = 0; rc == 0 && pid && proc_alive(pid) && i < 100; i++)
 		usleep(50000);
 	close(lockfd);
 	free(pg_ctl);
@@ -919,7 +899,7 @@ int localpg_stop(struct localpg *p, const char *bindir, bool *was_running, struc
 		err_prefix(e, "could not stop the local ledger");
 		return -1;
 	}
-	if (localpg_server_pid(p) || (pid && pid_alive(pid))) {
+	if (localpg_server_pid(p) || (pid && proc_alive(pid))) {
 		err_set(e, ERR_INTERNAL,
 		        "pg_ctl stopped the local ledger, but its server (pid %ld) still runs",
 		        pid);

@@ -1151,6 +1151,16 @@ int preflight_refusal(const struct preflight_report *r, const char *how_to_rerun
 	return -1;
 }
 
+void preflight_log_passed(const struct preflight_report *r)
+{
+	for (int i = 0; i < r->n; i++)
+		if (r->checks[i].verdict == PF_WARN)
+			log_msg(LOG_WARN, "preflight: %s: %s", r->checks[i].name,
+			        r->checks[i].result);
+	log_msg(LOG_INFO, "preflight: %d checks passed (%ld HTTP requests, %.1f s)", r->n,
+	        r->requests, r->seconds);
+}
+
 /* ---------------------------------------------------------------------- */
 /* output */
 

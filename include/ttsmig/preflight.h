@@ -132,6 +132,10 @@ const struct pf_check *preflight_first_failure(const struct preflight_report *r)
  */
 int preflight_refusal(const struct preflight_report *r, const char *how_to_rerun, struct err *e);
 
+/* For plan and apply, when nothing failed: log each warning and one line
+ * with the number of checks, requests and seconds. */
+void preflight_log_passed(const struct preflight_report *r);
+
 /* The exit code of a report: 0 when nothing failed, else the first failure's. */
 int preflight_exit_code(const struct preflight_report *r);
 
