@@ -123,7 +123,8 @@ static int on_option(void *ctx, int id, const char *v, struct err *e)
 	case OPT_NO_PROGRESS: a->no_progress = true; return 0;
 	case OPT_LEASE: return opts_parse_int("--lease-seconds", v, 1, 86400, &a->lease, e);
 	case OPT_RETRY_DELAY:
-		return opts_parse_int("--retry-delay", v, 0, 86400, &a->retry_delay, e);
+		/* at least a second: 0 would have a run re-claim a failing device forever */
+		return opts_parse_int("--retry-delay", v, 1, 86400, &a->retry_delay, e);
 	case OPT_COMMIT_EACH: a->commit_each = true; return 0;
 	case OPT_SKIP_PREFLIGHT: a->skip_preflight = true; return 0;
 	}
@@ -212,12 +213,7 @@ static int run_preflight(struct cli *c, struct ledger *l, const struct args *a, 
 		free(how);
 		goto cleanup;
 	}
-	for (int i = 0; i < r->n; i++)
-		if (r->checks[i].verdict == PF_WARN)
-			log_msg(LOG_WARN, "preflight: %s: %s", r->checks[i].name,
-			        r->checks[i].result);
-	log_msg(LOG_INFO, "preflight: %d checks passed (%ld HTTP requests, %.1f s)", r->n,
-	        r->requests, r->seconds);
+	preflight_log_passed(r);
 	rc = 0;
 cleanup:
 	free(r);

@@ -19,6 +19,9 @@
 #include "ttsmig/secret.h"
 #include "ttsmig/sql.h"
 
+/* The object as JSON, or (--format csv) as a header line and one row; frees it. */
+static void print_json(const struct cli *c, cJSON *o);
+
 static const struct cli_cmd ledger_init_cmd = {
 	.name = "ledger init",
 	.usage = "ttsmig ledger init [OPTIONS]",
@@ -87,7 +90,7 @@ static int ledger_init_run(int argc, char **argv)
 		        "the "
 		        "device keys stored in this ledger can never be decrypted.",
 		        c.cfg.secret_key_file, r.key_id);
-	if (c.cfg.format == FORMAT_JSON) {
+	if (c.cfg.format != FORMAT_TABLE) {
 		cJSON *o = cJSON_CreateObject();
 		cJSON_AddNumberToObject(o, "schema_version", r.to_version);
 		cJSON_AddNumberToObject(o, "previous_schema_version", r.from_version);
@@ -102,10 +105,7 @@ static int ledger_init_run(int argc, char **argv)
 		                                                     : "needs_admin");
 		if (r.reader == READER_NEEDS_ADMIN)
 			cJSON_AddStringToObject(o, "reader_role_sql", r.reader_sql);
-		char *text = cJSON_Print(o);
-		printf("%s\n", text);
-		free(text);
-		cJSON_Delete(o);
+		print_json(&c, o);
 	} else {
 		print_connection(l);
 		if (r.from_version == r.to_version)
@@ -168,7 +168,7 @@ static int ledger_info_run(int argc, char **argv)
 		goto done;
 	bool key_ok = ledger_load_key(l, c.cfg.secret_key_file, &k, &key_err) == 0;
 
-	if (c.cfg.format == FORMAT_JSON) {
+	if (c.cfg.format != FORMAT_TABLE) {
 		cJSON *o = cJSON_CreateObject();
 		cJSON_AddNumberToObject(o, "schema_version", version);
 		cJSON_AddNumberToObject(o, "ttsmig_schema_version", sql_schema_latest());
@@ -182,10 +182,7 @@ static int ledger_info_run(int argc, char **argv)
 		for (int i = 0; i < PQnfields(res); i++)
 			cJSON_AddNumberToObject(o, PQfname(res, i),
 			                        strtod(PQgetvalue(res, 0, i), NULL));
-		char *text = cJSON_Print(o);
-		printf("%s\n", text);
-		free(text);
-		cJSON_Delete(o);
+		print_json(&c, o);
 	} else {
 		print_connection(l);
 		printf("Schema: v%d (this ttsmig %s expects v%d)\n", version, ttsmig_version(),

@@ -121,6 +121,13 @@ static void usage_errors_exit_2_with_a_hint(void **state)
 	assert_int_equal(tu_run(d, NULL, &out, &err), EXIT_USAGE);
 	free(out);
 	free(err);
+
+	/* --retry-delay 0 used to be taken and to mean the default 300 s */
+	const char *r[] = { "apply", "--batch", "b", "--retry-delay", "0", NULL };
+	assert_int_equal(tu_run(r, NULL, &out, &err), EXIT_USAGE);
+	assert_true(tu_contains(err, "--retry-delay"));
+	free(out);
+	free(err);
 }
 
 static void api_key_on_the_command_line_is_refused_unseen(void **state)
@@ -168,6 +175,22 @@ static void init_then_info_text_and_json(void **state)
 	assert_int_equal(cJSON_GetObjectItem(j, "schema_version")->valueint,
 	                 cJSON_GetObjectItem(j, "ttsmig_schema_version")->valueint);
 	cJSON_Delete(j);
+	free(out);
+	free(err);
+
+	/* --format csv: a header line and one row (it used to print the text) */
+	const char *csv[] = { "ledger", "info", "--format", "csv", NULL };
+	assert_int_equal(tu_run(csv, env, &out, &err), EXIT_OK);
+	assert_true(strncmp(out, "schema_version,ttsmig_schema_version,", 37) == 0);
+	const char *nl = strchr(out, '\n');
+	assert_non_null(nl);
+	assert_non_null(strchr(nl + 1, '\n'));
+	assert_string_equal(strchr(nl + 1, '\n') + 1, "");
+	free(out);
+	free(err);
+	const char *init_csv[] = { "ledger", "init", "--format", "csv", NULL };
+	assert_int_equal(tu_run(init_csv, env, &out, &err), EXIT_OK);
+	assert_true(strncmp(out, "schema_version,previous_schema_version,", 39) == 0);
 	free(out);
 	free(err);
 }
