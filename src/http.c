@@ -116,6 +116,16 @@ long http_rate_limit_interval_ms(long limit)
 	return iv > 0 ? iv : 1;
 }
 
+long http_rate_limit_refill_ms(const struct http_rate_headers *h)
+{
+	if (h->limit <= 0 || h->available < 0 || h->available >= h->limit || h->reset_s < 0)
+		return -1;
+	long used = h->limit - h->available;
+	long span = h->reset_s >= 1 ? h->reset_s * 1000 : 500;
+	long iv = span / used;
+	return iv > 0 ? iv : 1;
+}
+
 long http_rate_limit_wait_ms(const struct http_rate_headers *h, uint64_t rnd)
 {
 	long s;
@@ -541,6 +551,7 @@ static struct bucket_entry *bucket_get_or_add(struct http_client *c, const char 
 	memcpy(b->key, key, klen + 1);
 	b->hash = h;
 	b->b.limit = -1;
+	b->b.interval_ms = -1;
 	b->b.available = -1;
 	b->next = c->buckets[h % c->nbuckets_slots];
 	c->buckets[h % c->nbuckets_slots] = b;
@@ -586,7 +597,7 @@ static int64_t bucket_hold_until(struct http_client *c, const struct http_reques
 	if (!e || e->b.not_before_ms <= now)
 		return 0;
 	int64_t slot = e->b.not_before_ms;
-	long iv = http_rate_limit_interval_ms(e->b.limit);
+	long iv = e->b.interval_ms > 0 ? e->b.interval_ms : http_rate_limit_interval_ms(e->b.limit);
 	e->b.not_before_ms += iv > 0 ? iv : 0;
 	return slot;
 }
@@ -616,6 +627,9 @@ static void bucket_record(struct http_client *c, const struct http_request *r, i
 	b->responses++;
 	if (h->limit >= 0)
 		b->limit = h->limit;
+	long refill = http_rate_limit_refill_ms(h);
+	if (refill > 0)
+		b->interval_ms = refill;
 	if (h->available >= 0)
 		b->available = h->available;
 	if (h->reset_s >= 0)
@@ -632,8 +646,9 @@ static void bucket_record(struct http_client *c, const struct http_request *r, i
 		/* the last token went: hold until the next one (Retry, or one interval) */
 		struct http_rate_headers hh = *h;
 		hh.limit = b->limit;
-		long w = h->retry_s >= 0 ? http_rate_limit_wait_ms(&hh, 0)
-		                         : http_rate_limit_interval_ms(b->limit);
+		long iv =
+		        b->interval_ms > 0 ? b->interval_ms : http_rate_limit_interval_ms(b->limit);
+		long w = h->retry_s >= 0 ? http_rate_limit_wait_ms(&hh, 0) : iv;
 		int64_t until = now + w;
 		if (w > 0 && until > b->not_before_ms)
 			b->not_before_ms = until;

@@ -279,6 +279,8 @@ struct http_bucket {
 	int64_t reset_at_ms;   /* bucket full again, 0 unknown */
 	int64_t retry_at_ms;   /* next request allowed (from X-Rate-Limit-Retry), 0 unknown */
 	int64_t not_before_ms; /* we hold sends until then (429 or Available 0), 0 = none */
+	long interval_ms;      /* one request frees up every this long (estimated from
+	                        * Reset and Available), -1 unknown */
 	int64_t last_seen_ms;  /* when the last headers arrived */
 	uint64_t responses;    /* responses that carried rate-limit headers */
 	uint64_t limited;      /* of them, 429s */
@@ -316,6 +318,17 @@ long http_backoff_ms(long base_ms, long cap_ms, int retry, uint64_t rnd);
  * 60000/limit ms.  -1 when the limit is unknown (<= 0).
  */
 long http_rate_limit_interval_ms(long limit);
+
+/*
+ * The refill interval a response's headers show: X-Rate-Limit-Limit is the
+ * bucket's size, not its rate (a deployment may configure a burst smaller
+ * than its per-minute rate), and X-Rate-Limit-Reset the seconds until the
+ * bucket is full again, so (limit - available) requests free up in Reset
+ * seconds.  Reset is truncated to whole seconds: 0 means "under a second",
+ * taken as half a second.  -1 when the headers do not tell (no limit, the
+ * bucket full, a header missing).
+ */
+long http_rate_limit_refill_ms(const struct http_rate_headers *h);
 
 /*
  * Wait in ms that a 429 asks for: X-Rate-Limit-Retry, else -Reset, in whole

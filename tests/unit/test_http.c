@@ -96,6 +96,34 @@ static void rate_limit_wait_follows_headers(void **state)
 	assert_int_equal(http_rate_limit_interval_ms(-1), -1);
 }
 
+/*
+ * The refill interval from Reset and Available: a bucket of 10 that refills
+ * at 600 per minute must not be paced at 10 per minute (make bench's
+ * rate-bound run found that: X-Rate-Limit-Limit is the bucket size).
+ */
+static void rate_limit_refill_from_reset(void **state)
+{
+	(void)state;
+	/* empty bucket of 10, full again in 1 s: one request per 100 ms */
+	struct http_rate_headers h = { .limit = 10, .available = 0, .reset_s = 1, .retry_s = -1 };
+	assert_int_equal(http_rate_limit_refill_ms(&h), 100);
+	/* 30 of 100 used, full again in 18 s: one per 600 ms (100 per minute) */
+	h = (struct http_rate_headers){
+		.limit = 100, .available = 70, .reset_s = 18, .retry_s = -1
+	};
+	assert_int_equal(http_rate_limit_refill_ms(&h), 600);
+	/* Reset 0: under a second for the 5 used, taken as half a second */
+	h = (struct http_rate_headers){ .limit = 10, .available = 5, .reset_s = 0, .retry_s = -1 };
+	assert_int_equal(http_rate_limit_refill_ms(&h), 100);
+	/* nothing to tell: the bucket full, or a header missing */
+	h = (struct http_rate_headers){ .limit = 10, .available = 10, .reset_s = 0, .retry_s = -1 };
+	assert_int_equal(http_rate_limit_refill_ms(&h), -1);
+	h = (struct http_rate_headers){ .limit = -1, .available = 0, .reset_s = 3, .retry_s = -1 };
+	assert_int_equal(http_rate_limit_refill_ms(&h), -1);
+	h = (struct http_rate_headers){ .limit = 10, .available = 0, .reset_s = -1, .retry_s = 1 };
+	assert_int_equal(http_rate_limit_refill_ms(&h), -1);
+}
+
 static void parse_count(void **state)
 {
 	(void)state;
@@ -285,6 +313,7 @@ int main(void)
 		cmocka_unit_test(backoff_doubles_and_caps),
 		cmocka_unit_test(backoff_is_jittered),
 		cmocka_unit_test(rate_limit_wait_follows_headers),
+		cmocka_unit_test(rate_limit_refill_from_reset),
 		cmocka_unit_test(parse_count),
 		cmocka_unit_test(parse_header_lines),
 		cmocka_unit_test(retry_table),
