@@ -2,8 +2,9 @@
 # newcomer.sh - what a newcomer does first, from a fresh clone of HEAD:
 # the first of the README's "two commands" (`make demo`: `make deps`, the
 # build, src/scripts/demo.sh). Fails unless it exits 0 and the walk-through
-# ends with its report. `make newcomer` runs it (minutes: a full build; not
-# part of `make test`). Only committed work is checked (a clone of HEAD).
+# ends with its report. `make newcomer` runs it, and so does `make test`
+# (tests/integration/test_newcomer.sh; a full second build). Only committed
+# work is checked (a clone of HEAD).
 # NEWCOMER_KEEP=1 keeps the clone and the log.
 set -uo pipefail
 repo=$(git -C "$(dirname "$0")/.." rev-parse --show-toplevel) || exit 1
