@@ -324,9 +324,10 @@ static void crash_at(struct migfix *f, const char *const *argv, const char *hook
 	mf_set_env(f, 9, NULL);
 }
 
-static void a_resumed_restore_keeps_the_reason(void **state)
+/* Plan a keep-session canary whose EUIs another tenant already holds on the
+ * target ("squatter" in other-app): the target refuses it.  Returns its ID. */
+static char *plan_a_squatted_canary(struct migfix *f)
 {
-	struct migfix *f = *state;
 	mf_plan(f, "keep", "keep-session", "--canary", "1");
 	char *dev = mf_q(f, "SELECT min(device_id) FROM ttsmig.device_migration");
 	cJSON *src_is = mf_record(f->ce, "is", SRC_APP, dev);
@@ -339,6 +340,13 @@ static void a_resumed_restore_keeps_the_reason(void **state)
 	su_free(r);
 	free(body);
 	cJSON_Delete(src_is);
+	return dev;
+}
+
+static void a_resumed_restore_keeps_the_reason(void **state)
+{
+	struct migfix *f = *state;
+	char *dev = plan_a_squatted_canary(f);
 	const char *apply[] = { "apply", "--batch", "keep", "--no-progress", NULL };
 	crash_at(f, apply, "after_outcome:source_restore_is");
 	mf_expect_run(f, apply, EXIT_PARTIAL);
@@ -359,23 +367,12 @@ static void a_resumed_restore_keeps_the_reason(void **state)
 static void a_restore_retried_later_keeps_the_reason(void **state)
 {
 	struct migfix *f = *state;
-	mf_plan(f, "keep", "keep-session", "--canary", "1");
-	char *dev = mf_q(f, "SELECT min(device_id) FROM ttsmig.device_migration");
-	cJSON *src_is = mf_record(f->ce, "is", SRC_APP, dev);
-	char *body = xasprintf(
-	        "{\"ids\":{\"device_id\":\"squatter\",\"application_ids\":{\"application_id\":"
-	        "\"other-app\"},\"dev_eui\":\"%s\",\"join_eui\":\"%s\"}}",
-	        mf_jstr(src_is, "ids.dev_eui"), mf_jstr(src_is, "ids.join_eui"));
-	struct su_resp *r = su_ctl(f->cloud, "PUT", "/raw/is/other-app/squatter", body);
-	assert_true(r->status == 200 || r->status == 201);
-	su_free(r);
-	free(body);
-	cJSON_Delete(src_is);
+	char *dev = plan_a_squatted_canary(f);
 	const char *apply[] = { "apply", "--batch", "keep", "--no-progress", NULL };
 	/* the refusal is recorded, the restore begun, then the run dies */
 	crash_at(f, apply, "after_intent:source_restore_is");
 	/* the source fails the restore's IS create: left for a later run */
-	r = su_ctl(f->ce, "PUT", "/config", "{\"faults\":\"5xx=1\"}");
+	struct su_resp *r = su_ctl(f->ce, "PUT", "/config", "{\"faults\":\"5xx=1\"}");
 	su_expect(r, 200);
 	su_free(r);
 	char *out = NULL, *err = NULL;
