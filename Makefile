@@ -176,8 +176,7 @@ test: deps
 # The same suite under valgrind, on a build without sanitizers.
 memcheck: deps
 	$(MAKE) --no-print-directory BUILD=build/memcheck SAN=0 HOOKS=1 test-build
-	TTSMIG_TEST_WRAPPER="valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99" \
-		tests/run.sh build/memcheck
+	tests/memcheck.sh build/memcheck
 
 demo: deps
 	$(MAKE) --no-print-directory all

@@ -179,17 +179,39 @@ static char **build_env(const char *const *extra)
 	return env;
 }
 
+/* The words of $TTSMIG_TEST_CHILD_WRAPPER (e.g. valgrind and its options,
+ * split at blanks) in a malloc'ed copy *store; returns how many. */
+static size_t child_wrapper(char **store, char **words, size_t max)
+{
+	const char *w = getenv("TTSMIG_TEST_CHILD_WRAPPER");
+	size_t n = 0;
+	*store = NULL;
+	if (!w || !*w)
+		return 0;
+	*store = xstrdup(w);
+	char *save = NULL;
+	for (char *t = strtok_r(*store, " \t", &save); t && n < max;
+	     t = strtok_r(NULL, " \t", &save))
+		words[n++] = t;
+	return n;
+}
+
 int tu_run(const char *const *argv, const char *const *env, char **out, char **err)
 {
 	const char *bin = tu_env("TTSMIG_TEST_BIN");
 	int po[2], pe[2];
+	char *wstore;
+	char *words[32];
+	size_t nw = child_wrapper(&wstore, words, sizeof(words) / sizeof(words[0]));
 	size_t argc = 0;
 	while (argv[argc])
 		argc++;
-	char **args = xcalloc(argc + 2, sizeof(char *));
-	args[0] = (char *)bin;
+	char **args = xcalloc(nw + argc + 2, sizeof(char *));
+	for (size_t i = 0; i < nw; i++)
+		args[i] = words[i];
+	args[nw] = (char *)bin;
 	for (size_t i = 0; i < argc; i++)
-		args[i + 1] = (char *)argv[i];
+		args[nw + i + 1] = (char *)argv[i];
 	char **envp = build_env(env);
 
 	assert_int_equal(pipe(po), 0);
@@ -201,7 +223,8 @@ int tu_run(const char *const *argv, const char *const *env, char **out, char **e
 	posix_spawn_file_actions_addclose(&fa, po[0]);
 	posix_spawn_file_actions_addclose(&fa, pe[0]);
 	pid_t pid;
-	int rc = posix_spawn(&pid, bin, &fa, NULL, args, envp);
+	int rc = nw ? posix_spawnp(&pid, args[0], &fa, NULL, args, envp)
+	            : posix_spawn(&pid, bin, &fa, NULL, args, envp);
 	posix_spawn_file_actions_destroy(&fa);
 	close(po[1]);
 	close(pe[1]);
@@ -232,6 +255,7 @@ int tu_run(const char *const *argv, const char *const *env, char **out, char **e
 		;
 	free(args);
 	free(envp);
+	free(wstore);
 	if (out)
 		*out = buf_detach(&bo, NULL);
 	else

@@ -45,7 +45,9 @@ void tu_write_file(const char *path, const char *text, int mode);
 /*
  * Run the ttsmig binary under test with argv (NULL-terminated, without the
  * program name) and extra environment entries ("NAME=value" sets, "NAME"
- * unsets; NULL-terminated, may be NULL).  Captures stdout and stderr
+ * unsets; NULL-terminated, may be NULL), behind the words of
+ * $TTSMIG_TEST_CHILD_WRAPPER when set (make memcheck: valgrind).  Captures
+ * stdout and stderr
  * (malloc'ed, NUL-terminated; pass NULL to drop).  Returns the exit status,
  * or 128+signal.
  */

@@ -319,7 +319,7 @@ struct shape {
 
 struct dev {
 	char id[64];
-	char num[8]; /* "0007": what {{n}} becomes */
+	char num[12]; /* "0007": what {{n}} becomes */
 	int shape;
 	bool fits;           /* the scenario applies: expected documents exist */
 	cJSON *seeded[NREG]; /* the source records right after seeding (NULL: absent) */
