@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -309,5 +311,14 @@ int secret_open(const struct secret_key *k, const void *sealed, size_t sealed_le
 cleanup:
 	sodium_memzero(plain, clen);
 	free(plain);
+	return rc;
+}
+
+int secret_protect_process(void)
+{
+	struct rlimit none = { 0, 0 };
+	int rc = setrlimit(RLIMIT_CORE, &none);
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		rc = -1;
 	return rc;
 }

@@ -1,6 +1,7 @@
 /*
  * ttsmig.c - the top-level command table and dispatch (`ttsmig COMMAND ...`).
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -9,6 +10,7 @@
 #include "ttsmig/cli.h"
 #include "ttsmig/cmd.h"
 #include "ttsmig/exitcode.h"
+#include "ttsmig/secret.h"
 
 struct command {
 	const char *name;
@@ -56,6 +58,9 @@ int ttsmig_main(int argc, char **argv)
 		fprintf(stderr, "ttsmig: fatal: libsodium could not be initialised\n");
 		return EXIT_FAILURE_INTERNAL;
 	}
+	if (secret_protect_process() < 0)
+		fprintf(stderr, "ttsmig: warning: cannot keep this process out of core dumps: %s\n",
+		        strerror(errno));
 	if (argc < 2) {
 		usage(stderr);
 		return EXIT_USAGE;

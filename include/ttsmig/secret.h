@@ -91,4 +91,11 @@ void secret_fingerprint(const struct secret_key *k, const void *data, size_t len
 /* Fill buf with n random bytes from the OS CSPRNG. */
 void secret_random(void *buf, size_t n);
 
+/* Keep the device keys this process decrypts (and the copies of them that
+ * freed heap memory may still hold) out of reach: no core file (RLIMIT_CORE
+ * 0) and not dumpable (another process of the same user cannot ptrace it or
+ * read /proc/PID/mem).  Called first thing by ttsmig_main.  Returns 0, or -1
+ * with errno when either could not be set. */
+int secret_protect_process(void);
+
 #endif

@@ -20,6 +20,7 @@
 # through ttsmig), the dump holds the devices and the sealed columns.
 # (The reader role: test_report.c; API keys on the command line refused:
 # test_cli.c; TLS with and without --ca-file: test_http_sim.c and below.)
+#   - a running ttsmig has core files turned off (it holds decrypted keys).
 #   - TLS: a source simulator behind TLS with a self-signed certificate is
 #     refused by `ttsmig snapshot` by default (with the --source-ca-file
 #     hint) and works with --source-ca-file.
@@ -193,6 +194,29 @@ nneedles=$(wc -l <"$work/needles")
 found=$(grep -o -i -F -f "$work/needles" "$dump" | sort -u)
 check "the dump holds none of the $nneedles known secret values${found:+ (found: $(echo "$found" | tr '\n' ' '))}" \
 	'[ -z "$found" ]'
+
+# -- core dumps ------------------------------------------------------------------------
+# A running ttsmig holds decrypted keys: it must turn off its own core files
+# (and become non-dumpable, checked in test_secret.c).  The shell allows core
+# files first, so the limit of 0 can only come from ttsmig.
+ulimit -S -c unlimited 2>/dev/null
+check "positive control: this shell allows core files ($(ulimit -S -c))" '[ "$(ulimit -S -c)" != 0 ]'
+ctl PUT "$CLOUD_URL/_sim/config" '{"latency_ms":2000}' >/dev/null || exit 1
+# (AddressSanitizer turns core files off by itself unless told not to)
+ASAN_OPTIONS="${ASAN_OPTIONS:-}:disable_coredump=0" \
+	"$ttsmig" reconcile --batch b --no-progress >/dev/null 2>&1 &
+pid=$!
+core=
+for _ in $(seq 100); do
+	v=$(awk '/^Max core file size/ { print $5 }' "/proc/$pid/limits" 2>/dev/null)
+	[ -n "$v" ] && core=$v
+	[ "$core" = 0 ] && break
+	sleep 0.05
+done
+kill "$pid" 2>/dev/null
+wait "$pid" 2>/dev/null
+ctl PUT "$CLOUD_URL/_sim/config" '{"latency_ms":0}' >/dev/null
+check "a running ttsmig writes no core file (its core size limit: ${core:-gone})" '[ "$core" = 0 ]'
 
 # -- TLS, self-signed ------------------------------------------------------------------
 if openssl req -x509 -newkey rsa:2048 -nodes -keyout "$work/tls.key" -out "$work/tls.crt" -days 2 \

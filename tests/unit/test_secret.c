@@ -6,7 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "ttsmig/buf.h"
@@ -159,6 +162,28 @@ static void bad_key_files_are_refused(void **state)
 	free(p);
 }
 
+/* In a child (the test process itself stays dumpable): afterwards no core
+ * file may be written and the process is not dumpable. */
+static void the_process_is_kept_out_of_core_dumps(void **state)
+{
+	(void)state;
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct rlimit rl;
+		int bad = secret_protect_process() != 0;
+		bad |= getrlimit(RLIMIT_CORE, &rl) != 0 || rl.rlim_cur != 0 || rl.rlim_max != 0;
+		bad |= prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != 0;
+		_exit(bad);
+	}
+	int status = 0;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	/* a positive control: this process was dumpable all along */
+	assert_int_equal(prctl(PR_GET_DUMPABLE, 0, 0, 0, 0), 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -170,6 +195,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(wrong_key_names_both_ids_and_the_file, setup,
 		                                teardown),
 		cmocka_unit_test_setup_teardown(bad_key_files_are_refused, setup, teardown),
+		cmocka_unit_test(the_process_is_kept_out_of_core_dumps),
 	};
 	return cmocka_run_group_tests_name("secret", tests, NULL, NULL);
 }
