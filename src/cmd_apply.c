@@ -296,10 +296,12 @@ int cmd_apply(int argc, char **argv)
 		log_msg(LOG_WARN, "interrupted; run `ttsmig apply --batch %s` again to resume",
 		        a.batch);
 		ok_code = EXIT_INTERRUPTED;
+	} else if (st.n_awaiting + st.n_pending > 0) {
+		/* work remains: a script that runs apply again on 12 must not stop
+		 * at 10 while devices still wait; the last run reports failures */
+		ok_code = EXIT_PENDING;
 	} else if (st.n_failed + st.n_restored > 0) {
 		ok_code = EXIT_PARTIAL;
-	} else if (st.n_awaiting + st.n_pending > 0) {
-		ok_code = EXIT_PENDING;
 	}
 	rc = 0;
 done:

@@ -520,10 +520,10 @@ static int action_run(int argc, char **argv, const struct cli_cmd *cmd, enum gw_
 	}
 	if (st.interrupted)
 		ok = EXIT_INTERRUPTED;
+	else if (st.pending) /* work remains: before failures (see cmd_apply.c) */
+		ok = EXIT_PENDING;
 	else if (st.failed)
 		ok = EXIT_PARTIAL;
-	else if (st.pending)
-		ok = EXIT_PENDING;
 	rc = 0;
 done:
 	tts_client_free(src);

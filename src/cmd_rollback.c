@@ -207,12 +207,12 @@ int cmd_rollback(int argc, char **argv)
 	print_plan(&c, &r, &st, ran);
 	if (st.interrupted)
 		ok_code = EXIT_INTERRUPTED;
+	else if (st.retry_later > 0) /* work remains: before failures (see cmd_apply.c) */
+		ok_code = EXIT_PENDING;
 	else if (st.failed > 0)
 		ok_code = EXIT_PARTIAL;
 	else if (r.refused > 0)
 		ok_code = EXIT_REFUSED;
-	else if (st.retry_later > 0)
-		ok_code = EXIT_PENDING;
 	rc = 0;
 done:
 	rollback_plan_result_release(&r);

@@ -41,7 +41,9 @@ const char *exit_code_describe(int code)
 	case EXIT_API_AUTH: return "a deployment refused the API key or the key lacks rights";
 	case EXIT_PARTIAL: return "some devices failed; the others were done (see status)";
 	case EXIT_DRIFT: return "reconcile found differences between ledger and deployments";
-	case EXIT_PENDING: return "work remains (devices awaiting join or retry); run again later";
+	case EXIT_PENDING:
+		return "work remains (devices awaiting join or retry; failures are reported once "
+		       "none is left): run again later";
 	case EXIT_REFUSED: return "a safety rule refused the request (nothing was changed)";
 	case EXIT_INTERRUPTED:
 		return "interrupted by a signal; run the same command again to resume";

@@ -91,6 +91,12 @@ void http_options_default(struct http_options *o)
 	o->verbose = false;
 	o->seed = 0;
 	o->user_agent = NULL;
+#ifdef TTSMIG_TEST_HOOKS
+	/* tests that fail a deployment on purpose need not wait out the backoff */
+	const char *b = getenv("TTSMIG_TEST_BACKOFF_MS");
+	if (b && atol(b) > 0)
+		o->backoff_base_ms = o->backoff_cap_ms = atol(b);
+#endif
 }
 
 long http_backoff_ms(long base_ms, long cap_ms, int retry, uint64_t rnd)

@@ -264,9 +264,20 @@ static void a_target_refusal_restores_the_device_on_the_source(void **state)
 	assert_true(r->status == 200 || r->status == 201);
 	su_free(r);
 	free(body);
+	/* the other device meets 5xx on the target's registries: left for later */
+	char *other = mf_q(f, "SELECT max(device_id) FROM ttsmig.device_migration");
+	assert_string_not_equal(other, dev);
+	char *cfg = xasprintf("{\"faults\":\"5xx=1\",\"faults_only\":\"/devices/%s\"}", other);
+	r = su_ctl(f->cloud, "PUT", "/config", cfg);
+	su_expect(r, 200);
+	su_free(r);
+	free(cfg);
+	mf_set_env(f, 10, xstrdup("TTSMIG_TEST_BACKOFF_MS=20"));
 
+	/* work remains (the other device), so 12 and not 10: a script that runs
+	 * apply again on 12 would otherwise stop with a device not migrated */
 	const char *apply[] = { "apply", "--batch", "keep", NULL };
-	mf_expect_run(f, apply, EXIT_PARTIAL);
+	mf_expect_run(f, apply, EXIT_PENDING);
 	char *st =
 	        mf_q(f,
 	             "SELECT state || '|' || (last_error->>'class') FROM ttsmig.device_migration "
@@ -305,9 +316,17 @@ static void a_target_refusal_restores_the_device_on_the_source(void **state)
 	cJSON_Delete(src_is);
 	cJSON_Delete(src_ns);
 	free(dev);
-	/* the other device went through */
-	long done = mf_qn(f, "SELECT count(*) FROM ttsmig.device_migration WHERE state = 'done'");
-	assert_int_equal(done, 1);
+	/* without the faults, the next run finishes the other device; only the
+	 * refused one remains: 10 */
+	r = su_ctl(f->cloud, "PUT", "/config", "{\"faults\":\"\",\"faults_only\":\"\"}");
+	su_expect(r, 200);
+	su_free(r);
+	tu_admin_sql(f->db, "UPDATE ttsmig.device_migration SET not_before = NULL");
+	mf_expect_run(f, apply, EXIT_PARTIAL);
+	st = mf_q(f, "SELECT state FROM ttsmig.device_migration WHERE device_id = '%s'", other);
+	assert_string_equal(st, "done");
+	free(st);
+	free(other);
 }
 
 /* Crash at every step (three points each) and resume: the batch converges. */
@@ -371,6 +390,7 @@ static void a_restore_retried_later_keeps_the_reason(void **state)
 	const char *apply[] = { "apply", "--batch", "keep", "--no-progress", NULL };
 	/* the refusal is recorded, the restore begun, then the run dies */
 	crash_at(f, apply, "after_intent:source_restore_is");
+	mf_set_env(f, 10, xstrdup("TTSMIG_TEST_BACKOFF_MS=20"));
 	/* the source fails the restore's IS create: left for a later run */
 	struct su_resp *r = su_ctl(f->ce, "PUT", "/config", "{\"faults\":\"5xx=1\"}");
 	su_expect(r, 200);

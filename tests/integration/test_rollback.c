@@ -219,6 +219,55 @@ static void a_rollback_killed_at_any_step_resumes(void **state)
 	su_free(r);
 }
 
+/* One device the source refuses for good (another tenant took its EUIs
+ * there meanwhile), one that meets 5xx on the source: the rollback exits 12
+ * (work remains) and not 10 while the second waits for a retry, then 10. */
+static void work_left_for_later_wins_over_a_failure(void **state)
+{
+	struct migfix *f = *state;
+	mf_plan(f, "mix", "keep-session", "--canary", "2");
+	const char *apply[] = { "apply", "--batch", "mix", NULL };
+	mf_expect_run(f, apply, EXIT_OK);
+	char *refused = mf_q(f, "SELECT min(device_id) FROM ttsmig.device_migration");
+	char *later = mf_q(f, "SELECT max(device_id) FROM ttsmig.device_migration");
+	assert_string_not_equal(refused, later);
+	cJSON *is = mf_record(f->cloud, "is", TGT_APP, refused);
+	assert_non_null(is);
+	char *body = xasprintf(
+	        "{\"ids\":{\"device_id\":\"squatter\",\"application_ids\":{\"application_id\":"
+	        "\"other-app\"},\"dev_eui\":\"%s\",\"join_eui\":\"%s\"}}",
+	        mf_jstr(is, "ids.dev_eui"), mf_jstr(is, "ids.join_eui"));
+	cJSON_Delete(is);
+	struct su_resp *r = su_ctl(f->ce, "PUT", "/raw/is/other-app/squatter", body);
+	assert_true(r->status == 200 || r->status == 201);
+	su_free(r);
+	free(body);
+	char *cfg = xasprintf("{\"faults\":\"5xx=1\",\"faults_only\":\"/devices/%s\"}", later);
+	r = su_ctl(f->ce, "PUT", "/config", cfg);
+	su_expect(r, 200);
+	su_free(r);
+	free(cfg);
+	mf_set_env(f, 10, xstrdup("TTSMIG_TEST_BACKOFF_MS=20"));
+
+	const char *rb[] = { "rollback", "--batch", "mix", NULL };
+	mf_expect_run(f, rb, EXIT_PENDING);
+	char *st = mf_q(f, "SELECT state FROM ttsmig.device_migration WHERE device_id = '%s'",
+	                refused);
+	assert_string_equal(st, "failed");
+	free(st);
+	r = su_ctl(f->ce, "PUT", "/config", "{\"faults\":\"\",\"faults_only\":\"\"}");
+	su_expect(r, 200);
+	su_free(r);
+	tu_admin_sql(f->db, "UPDATE ttsmig.device_migration SET not_before = NULL");
+	mf_expect_run(f, rb, EXIT_PARTIAL);
+	st = mf_q(f, "SELECT state FROM ttsmig.device_migration WHERE device_id = '%s'", later);
+	assert_string_equal(st, "rolled_back");
+	free(st);
+	expect_back_on_source(f, later);
+	free(refused);
+	free(later);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -226,6 +275,7 @@ int main(void)
 		T(keep_session_round_trip),
 		T(joined_or_talking_devices_are_refused_without_force),
 		T(a_rollback_killed_at_any_step_resumes),
+		T(work_left_for_later_wins_over_a_failure),
 	};
 	return cmocka_run_group_tests_name("rollback", tests, NULL, NULL);
 }
