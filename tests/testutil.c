@@ -277,3 +277,14 @@ int tu_contains(const char *haystack, const char *needle)
 	        haystack ? haystack : "(null)");
 	return 0;
 }
+
+const char *const *tu_fake_env;
+
+const char *tu_fake_getenv(const char *name)
+{
+	size_t len = strlen(name);
+	for (const char *const *p = tu_fake_env; p && *p; p++)
+		if (strncmp(*p, name, len) == 0 && (*p)[len] == '=')
+			return *p + len + 1;
+	return NULL;
+}

@@ -53,6 +53,11 @@ void tu_write_file(const char *path, const char *text, int mode);
  */
 int tu_run(const char *const *argv, const char *const *env, char **out, char **err);
 
+/* A getenv() over tu_fake_env ("NAME=value" entries, NULL-terminated; NULL
+ * = empty), for code that takes its environment as a function. */
+extern const char *const *tu_fake_env;
+const char *tu_fake_getenv(const char *name);
+
 /* True if haystack contains needle; prints both when it does not. */
 int tu_contains(const char *haystack, const char *needle);
 

@@ -12,17 +12,6 @@
 #include "ttsmig/mem.h"
 #include "ttsmig/redact.h"
 
-static const char *const *fake_env;
-
-static const char *fake_getenv(const char *name)
-{
-	size_t len = strlen(name);
-	for (const char *const *p = fake_env; p && *p; p++)
-		if (strncmp(*p, name, len) == 0 && (*p)[len] == '=')
-			return *p + len + 1;
-	return NULL;
-}
-
 static void env_fills_deployments_and_urls(void **state)
 {
 	(void)state;
@@ -37,9 +26,9 @@ static void env_fills_deployments_and_urls(void **state)
 	};
 	struct config c;
 	struct err e;
-	fake_env = env;
+	tu_fake_env = env;
 	config_init(&c);
-	assert_int_equal(config_from_env(&c, fake_getenv, &e), 0);
+	assert_int_equal(config_from_env(&c, tu_fake_getenv, &e), 0);
 	assert_int_equal(config_finish(&c, &e), 0);
 	assert_string_equal(c.ledger, "dbname=x");
 	assert_string_equal(c.source.registry_url[REG_IS],
@@ -63,9 +52,9 @@ static void flags_override_env(void **state)
 		                           NULL };
 	struct config c;
 	struct err e;
-	fake_env = env;
+	tu_fake_env = env;
 	config_init(&c);
-	assert_int_equal(config_from_env(&c, fake_getenv, &e), 0);
+	assert_int_equal(config_from_env(&c, tu_fake_getenv, &e), 0);
 	assert_int_equal(c.log_level, LOG_DEBUG);
 	assert_int_equal(config_apply_option(&c, CFG_OPT_LEDGER, "dbname=flag", &e), 0);
 	assert_int_equal(config_apply_option(&c, CFG_OPT_QUIET, NULL, &e), 0);
@@ -84,9 +73,9 @@ static void bad_env_level_is_a_config_error(void **state)
 	static const char *const env[] = { "TTSMIG_LOG_LEVEL=loud", NULL };
 	struct config c;
 	struct err e;
-	fake_env = env;
+	tu_fake_env = env;
 	config_init(&c);
-	assert_int_equal(config_from_env(&c, fake_getenv, &e), -1);
+	assert_int_equal(config_from_env(&c, tu_fake_getenv, &e), -1);
 	assert_int_equal(e.cls, ERR_CONFIG);
 	config_release(&c);
 }
@@ -159,9 +148,9 @@ static void api_key_file_is_read_trimmed_and_checked(void **state)
 
 	struct config c;
 	struct err e;
-	fake_env = NULL;
+	tu_fake_env = NULL;
 	config_init(&c);
-	assert_int_equal(config_from_env(&c, fake_getenv, &e), 0);
+	assert_int_equal(config_from_env(&c, tu_fake_getenv, &e), 0);
 	assert_int_equal(config_apply_option(&c, CFG_OPT_TARGET_API_KEY_FILE, good, &e), 0);
 	assert_int_equal(config_apply_option(&c, CFG_OPT_SECRET_KEY_FILE, "/tmp/x", &e), 0);
 	assert_int_equal(config_finish(&c, &e), 0);

@@ -15,17 +15,6 @@
 #include "ttsmig/mem.h"
 #include "ttsmig/redact.h"
 
-static const char *const *fake_env;
-
-static const char *fake_getenv(const char *name)
-{
-	size_t len = strlen(name);
-	for (const char *const *p = fake_env; p && *p; p++)
-		if (strncmp(*p, name, len) == 0 && (*p)[len] == '=')
-			return *p + len + 1;
-	return NULL;
-}
-
 static void keys_comments_and_quotes(void **state)
 {
 	(void)state;
@@ -207,7 +196,7 @@ static void precedence(void **state)
 		                           "TTSMIG_TARGET_URL=https://env.example", NULL };
 	struct config c;
 	struct err e;
-	fake_env = env;
+	tu_fake_env = env;
 	config_init(&c);
 	assert_int_equal(config_parse_text(&c,
 	                                   "ledger = dbname=file\n"
@@ -217,7 +206,7 @@ static void precedence(void **state)
 	                                   "concurrency = 8\n",
 	                                   "f.conf", &e),
 	                 0);
-	assert_int_equal(config_from_env(&c, fake_getenv, &e), 0);
+	assert_int_equal(config_from_env(&c, tu_fake_getenv, &e), 0);
 	assert_int_equal(config_apply_option(&c, CFG_OPT_SOURCE_URL, "https://flag.example", &e),
 	                 0);
 	assert_string_equal(c.ledger, "dbname=env"); /* env over file */
@@ -234,10 +223,10 @@ static void precedence(void **state)
 	config_release(&c);
 	/* the environment's concurrency over the file's */
 	static const char *const env2[] = { "TTSMIG_CONCURRENCY=64", NULL };
-	fake_env = env2;
+	tu_fake_env = env2;
 	config_init(&c);
 	assert_int_equal(config_parse_text(&c, "concurrency = 8\n", "f.conf", &e), 0);
-	assert_int_equal(config_from_env(&c, fake_getenv, &e), 0);
+	assert_int_equal(config_from_env(&c, tu_fake_getenv, &e), 0);
 	assert_int_equal(c.concurrency, 64);
 	config_release(&c);
 }
@@ -283,9 +272,10 @@ static void where_the_file_is_looked_for(void **state)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct config c;
 		struct err e;
-		fake_env = cases[i].env;
+		tu_fake_env = cases[i].env;
 		config_init(&c);
-		assert_int_equal(config_load_files(&c, cases[i].explicit_path, fake_getenv, &e), 0);
+		assert_int_equal(config_load_files(&c, cases[i].explicit_path, tu_fake_getenv, &e),
+		                 0);
 		if (cases[i].want) {
 			assert_string_equal(c.ledger, cases[i].want);
 			assert_non_null(c.config_file);
@@ -299,22 +289,22 @@ static void where_the_file_is_looked_for(void **state)
 	tu_write_file("ttsmig.conf", "ledger = dbname=cwd\n", 0644);
 	struct config c;
 	struct err e;
-	fake_env = env_xdg;
+	tu_fake_env = env_xdg;
 	config_init(&c);
-	assert_int_equal(config_load_files(&c, NULL, fake_getenv, &e), 0);
+	assert_int_equal(config_load_files(&c, NULL, tu_fake_getenv, &e), 0);
 	assert_string_equal(c.ledger, "dbname=cwd");
 	assert_string_equal(c.config_file, "ttsmig.conf");
 	config_release(&c);
 	/* a named file must exist */
 	config_init(&c);
-	assert_int_equal(config_load_files(&c, "/nonexistent/ttsmig.conf", fake_getenv, &e), -1);
+	assert_int_equal(config_load_files(&c, "/nonexistent/ttsmig.conf", tu_fake_getenv, &e), -1);
 	assert_int_equal(e.cls, ERR_CONFIG);
 	assert_true(tu_contains(e.primary, "/nonexistent/ttsmig.conf"));
 	config_release(&c);
 	static const char *const env_missing[] = { "TTSMIG_CONFIG=/nonexistent/env.conf", NULL };
-	fake_env = env_missing;
+	tu_fake_env = env_missing;
 	config_init(&c);
-	assert_int_equal(config_load_files(&c, NULL, fake_getenv, &e), -1);
+	assert_int_equal(config_load_files(&c, NULL, tu_fake_getenv, &e), -1);
 	config_release(&c);
 
 	assert_int_equal(chdir(cwd), 0);
