@@ -326,6 +326,9 @@ static void finish_step(struct devctx *d, enum journal_result r, cJSON *outcome,
 		outcome = cJSON_CreateObject();
 	if (d->resolving)
 		cJSON_AddBoolToObject(outcome, "resolved_by_reading", true);
+	/* the status of the call also goes to the event (audit_log.http_status) */
+	const cJSON *hs = cJSON_GetObjectItemCaseSensitive(outcome, "http_status");
+	int http_status = cJSON_IsNumber(hs) ? hs->valueint : 0;
 	out = cJSON_PrintUnformatted(outcome);
 	cJSON_Delete(outcome);
 	const char *state = last ? final_state(d) : NULL;
@@ -337,6 +340,7 @@ static void finish_step(struct devctx *d, enum journal_result r, cJSON *outcome,
 	struct journal_outcome o = {
 		.result = r,
 		.outcome_json = out,
+		.http_status = http_status,
 		.next_step = last ? cur(d)->seq + 1 : d->steps[d->cur + 1].seq,
 		.device_state = state,
 		.last_error_json = errjson,

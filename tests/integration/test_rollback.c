@@ -93,7 +93,11 @@ static void keep_session_round_trip(void **state)
 	        f, "SELECT copy_origin FROM ttsmig.device_migration WHERE device_id = '%s'", dev);
 	assert_string_equal(origin, "target_read");
 	free(origin);
-	/* the history tells it */
+	/* the history tells it, with the status of each call */
+	assert_int_equal(mf_qn(f, "SELECT count(*) FROM ttsmig.audit_log WHERE kind = "
+	                          "'step_succeeded' AND step_kind = 'target_create_is' AND "
+	                          "http_status = 200"),
+	                 3);
 	long planned =
 	        mf_qn(f, "SELECT count(*) FROM ttsmig.audit_log WHERE kind = 'rollback_planned'");
 	assert_int_equal(planned, 3);
