@@ -719,7 +719,7 @@ static void complete_reread(struct devctx *d)
 	for (int r = 0; r < REG_COUNT; r++) {
 		if ((set & DEVMAP_BIT(r)) && d->absent[r]) {
 			err_set(&e, ERR_INVALID, "the device is no longer on the source %s",
-			        registry_name((enum registry)r));
+			        registry_label((enum registry)r));
 			err_detail(&e, "nothing was deleted; it was gone before ttsmig re-read it");
 			fail_permanently(d, &e);
 			return;
@@ -786,12 +786,12 @@ static void complete_delete(struct devctx *d, bool target)
 		snprintf(note, sizeof(note),
 		         "source %s: device deleted; inverse: recreate it there from the device "
 		         "copy",
-		         registry_name(r));
+		         registry_label(r));
 		actions = note_actions("recreate", "source", r, "from",
 		                       cJSON_CreateString("device_copy"));
 	} else {
 		snprintf(note, sizeof(note), "target %s: device deleted (restore)",
-		         registry_name(r));
+		         registry_label(r));
 	}
 	succeed(d, outcome_status(d->status[r], d->absent[r]), note, actions);
 	free(actions);
@@ -962,7 +962,7 @@ static void complete_set(struct devctx *d)
 	}
 	char note[160];
 	snprintf(note, sizeof(note), "target %s: device set; inverse: delete it there",
-	         registry_name(r));
+	         registry_label(r));
 	char *actions = note_actions("delete", "target", r, NULL, NULL);
 	succeed(d, outcome_status(d->status[r], false), note, actions);
 	free(actions);
@@ -1003,14 +1003,14 @@ static void complete_verify(struct devctx *d)
 			cJSON_Delete(checked);
 			err_set(&why, ERR_INVALID,
 			        "the device is missing from the target %s after it was set",
-			        registry_name((enum registry)r));
+			        registry_label((enum registry)r));
 			fail_permanently(d, &why);
 			return;
 		}
 		if (differs((enum registry)r, body, d->got[r], &why)) {
 			cJSON_Delete(checked);
 			err_prefix(&why, "verifying the target %s",
-			           registry_name((enum registry)r));
+			           registry_label((enum registry)r));
 			fail_permanently(d, &why);
 			return;
 		}
@@ -1286,7 +1286,7 @@ static void complete_confirm_gone(struct devctx *d)
 		if (!d->absent[r]) {
 			err_set(&why, ERR_REFUSED,
 			        "the device is still on the target %s after it was deleted",
-			        registry_name((enum registry)r));
+			        registry_label((enum registry)r));
 			err_detail(&why, "the source is not re-enabled while the target may serve "
 			                 "the device");
 			fail_permanently(d, &why);
@@ -1351,7 +1351,7 @@ static void complete_restore(struct devctx *d)
 	}
 	char note[160];
 	snprintf(note, sizeof(note), "source %s: device recreated from the device copy",
-	         registry_name(r));
+	         registry_label(r));
 	succeed(d, outcome_status(d->status[r], false), note, NULL);
 }
 

@@ -83,6 +83,12 @@ const char *registry_name(enum registry r)
 	return (unsigned)r < REG_COUNT ? names[r] : "?";
 }
 
+const char *registry_label(enum registry r)
+{
+	static const char *const names[REG_COUNT] = { "IS", "JS", "NS", "AS" };
+	return (unsigned)r < REG_COUNT ? names[r] : "?";
+}
+
 static void deployment_init(struct deployment *d, const char *role)
 {
 	memset(d, 0, sizeof(*d));

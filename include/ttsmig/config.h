@@ -52,6 +52,8 @@ enum registry {
 
 /* "is", "js", "ns", "as" */
 const char *registry_name(enum registry r);
+/* "IS", "JS", "NS", "AS": the name in sentences (notes, errors). */
+const char *registry_label(enum registry r);
 
 enum out_format {
 	FORMAT_TABLE = 0,
