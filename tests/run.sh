@@ -32,6 +32,7 @@ read -r -a wrapper <<<"${TTSMIG_TEST_WRAPPER:-}"
 start=$(date +%s)
 passed=0
 failed=()
+times=()
 for t in "$build"/tests/unit/test_* "$build"/tests/integration/test_* tests/integration/test_*.sh; do
 	[ -e "$t" ] || continue
 	case "$t" in *.d|*.o) continue ;; esac
@@ -39,12 +40,14 @@ for t in "$build"/tests/unit/test_* "$build"/tests/integration/test_* tests/inte
 	case "$t" in ${TTSMIG_TEST_FILTER:-*}) ;; *) continue ;; esac
 	[[ -n "${TTSMIG_TEST_SKIP_SCRIPTS:-}" && "$t" == *.sh ]] && continue
 	echo "=== $t"
+	t0=$(date +%s)
 	if [[ "$t" == *.sh ]]; then
 		bash "$t"
 	else
 		"${wrapper[@]}" "$t"
 	fi
 	rc=$?
+	times+=("$(($(date +%s) - t0)) ${t##*/}")
 	if [ "$rc" -eq 0 ]; then
 		passed=$((passed + 1))
 	else
@@ -54,6 +57,7 @@ done
 end=$(date +%s)
 
 echo
+echo "=== slowest: $(printf '%s\n' "${times[@]}" | sort -rn | head -n 8 | awk '{ printf "%s%s %d s", (NR > 1 ? ", " : ""), $2, $1 }')"
 echo "=== summary: $passed test programs passed, ${#failed[@]} failed, $((end - start)) s"
 for f in "${failed[@]}"; do
 	echo "FAILED: $f"
