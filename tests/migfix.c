@@ -204,3 +204,26 @@ void mf_expect_single_creates(struct migfix *f)
 	}
 	su_free(r);
 }
+
+void mf_squat(struct su_sim *sim, const cJSON *is)
+{
+	char *body = xasprintf(
+	        "{\"ids\":{\"device_id\":\"squatter\",\"application_ids\":{\"application_id\":"
+	        "\"other-app\"},\"dev_eui\":\"%s\",\"join_eui\":\"%s\"}}",
+	        mf_jstr(is, "ids.dev_eui"), mf_jstr(is, "ids.join_eui"));
+	struct su_resp *r = su_ctl(sim, "PUT", "/raw/is/other-app/squatter", body);
+	assert_true(r->status == 200 || r->status == 201);
+	su_free(r);
+	free(body);
+}
+
+void mf_fail_device(struct migfix *f, struct su_sim *sim, const char *dev)
+{
+	char *cfg = dev ? xasprintf("{\"faults\":\"5xx=1\",\"faults_only\":\"/devices/%s\"}", dev)
+	                : xstrdup("{\"faults\":\"\",\"faults_only\":\"\"}");
+	struct su_resp *r = su_ctl(sim, "PUT", "/config", cfg);
+	su_expect(r, 200);
+	su_free(r);
+	free(cfg);
+	mf_set_env(f, 10, xstrdup("TTSMIG_TEST_BACKOFF_MS=20"));
+}

@@ -53,5 +53,11 @@ double mf_jnum(const cJSON *j, const char *path);
 void mf_expect_states(struct migfix *f, const char *batch, const char *want);
 /* Fail if any device was created twice on the target IS (simulator counters). */
 void mf_expect_single_creates(struct migfix *f);
+/* Another tenant registers a device with the EUIs of IS record `is` on
+ * `sim` ("squatter" in other-app): that deployment then refuses the EUIs. */
+void mf_squat(struct su_sim *sim, const cJSON *is);
+/* `sim` answers 5xx to every call whose path names device `dev` (NULL: no
+ * faults any more); the runs of the fixture back off 20 ms between tries. */
+void mf_fail_device(struct migfix *f, struct su_sim *sim, const char *dev);
 
 #endif

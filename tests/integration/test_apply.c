@@ -256,23 +256,11 @@ static void a_target_refusal_restores_the_device_on_the_source(void **state)
 	cJSON *src_ns = mf_record(f->ce, "ns", SRC_APP, dev);
 	assert_non_null(src_is);
 	/* another tenant already registered the same EUIs on the target */
-	char *body = xasprintf(
-	        "{\"ids\":{\"device_id\":\"squatter\",\"application_ids\":{\"application_id\":"
-	        "\"other-app\"},\"dev_eui\":\"%s\",\"join_eui\":\"%s\"}}",
-	        mf_jstr(src_is, "ids.dev_eui"), mf_jstr(src_is, "ids.join_eui"));
-	struct su_resp *r = su_ctl(f->cloud, "PUT", "/raw/is/other-app/squatter", body);
-	assert_true(r->status == 200 || r->status == 201);
-	su_free(r);
-	free(body);
+	mf_squat(f->cloud, src_is);
 	/* the other device meets 5xx on the target's registries: left for later */
 	char *other = mf_q(f, "SELECT max(device_id) FROM ttsmig.device_migration");
 	assert_string_not_equal(other, dev);
-	char *cfg = xasprintf("{\"faults\":\"5xx=1\",\"faults_only\":\"/devices/%s\"}", other);
-	r = su_ctl(f->cloud, "PUT", "/config", cfg);
-	su_expect(r, 200);
-	su_free(r);
-	free(cfg);
-	mf_set_env(f, 10, xstrdup("TTSMIG_TEST_BACKOFF_MS=20"));
+	mf_fail_device(f, f->cloud, other);
 
 	/* work remains (the other device), so 12 and not 10: a script that runs
 	 * apply again on 12 would otherwise stop with a device not migrated */
@@ -318,9 +306,7 @@ static void a_target_refusal_restores_the_device_on_the_source(void **state)
 	free(dev);
 	/* without the faults, the next run finishes the other device; only the
 	 * refused one remains: 10 */
-	r = su_ctl(f->cloud, "PUT", "/config", "{\"faults\":\"\",\"faults_only\":\"\"}");
-	su_expect(r, 200);
-	su_free(r);
+	mf_fail_device(f, f->cloud, NULL);
 	tu_admin_sql(f->db, "UPDATE ttsmig.device_migration SET not_before = NULL");
 	mf_expect_run(f, apply, EXIT_PARTIAL);
 	st = mf_q(f, "SELECT state FROM ttsmig.device_migration WHERE device_id = '%s'", other);
@@ -350,14 +336,7 @@ static char *plan_a_squatted_canary(struct migfix *f)
 	mf_plan(f, "keep", "keep-session", "--canary", "1");
 	char *dev = mf_q(f, "SELECT min(device_id) FROM ttsmig.device_migration");
 	cJSON *src_is = mf_record(f->ce, "is", SRC_APP, dev);
-	char *body = xasprintf(
-	        "{\"ids\":{\"device_id\":\"squatter\",\"application_ids\":{\"application_id\":"
-	        "\"other-app\"},\"dev_eui\":\"%s\",\"join_eui\":\"%s\"}}",
-	        mf_jstr(src_is, "ids.dev_eui"), mf_jstr(src_is, "ids.join_eui"));
-	struct su_resp *r = su_ctl(f->cloud, "PUT", "/raw/is/other-app/squatter", body);
-	assert_true(r->status == 200 || r->status == 201);
-	su_free(r);
-	free(body);
+	mf_squat(f->cloud, src_is);
 	cJSON_Delete(src_is);
 	return dev;
 }

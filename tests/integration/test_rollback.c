@@ -237,21 +237,9 @@ static void work_left_for_later_wins_over_a_failure(void **state)
 	assert_string_not_equal(refused, later);
 	cJSON *is = mf_record(f->cloud, "is", TGT_APP, refused);
 	assert_non_null(is);
-	char *body = xasprintf(
-	        "{\"ids\":{\"device_id\":\"squatter\",\"application_ids\":{\"application_id\":"
-	        "\"other-app\"},\"dev_eui\":\"%s\",\"join_eui\":\"%s\"}}",
-	        mf_jstr(is, "ids.dev_eui"), mf_jstr(is, "ids.join_eui"));
+	mf_squat(f->ce, is); /* the source now refuses its EUIs */
 	cJSON_Delete(is);
-	struct su_resp *r = su_ctl(f->ce, "PUT", "/raw/is/other-app/squatter", body);
-	assert_true(r->status == 200 || r->status == 201);
-	su_free(r);
-	free(body);
-	char *cfg = xasprintf("{\"faults\":\"5xx=1\",\"faults_only\":\"/devices/%s\"}", later);
-	r = su_ctl(f->ce, "PUT", "/config", cfg);
-	su_expect(r, 200);
-	su_free(r);
-	free(cfg);
-	mf_set_env(f, 10, xstrdup("TTSMIG_TEST_BACKOFF_MS=20"));
+	mf_fail_device(f, f->ce, later);
 
 	const char *rb[] = { "rollback", "--batch", "mix", NULL };
 	mf_expect_run(f, rb, EXIT_PENDING);
@@ -259,9 +247,7 @@ static void work_left_for_later_wins_over_a_failure(void **state)
 	                refused);
 	assert_string_equal(st, "failed");
 	free(st);
-	r = su_ctl(f->ce, "PUT", "/config", "{\"faults\":\"\",\"faults_only\":\"\"}");
-	su_expect(r, 200);
-	su_free(r);
+	mf_fail_device(f, f->ce, NULL);
 	tu_admin_sql(f->db, "UPDATE ttsmig.device_migration SET not_before = NULL");
 	mf_expect_run(f, rb, EXIT_PARTIAL);
 	st = mf_q(f, "SELECT state FROM ttsmig.device_migration WHERE device_id = '%s'", later);
