@@ -186,16 +186,30 @@ tt_delay() { # MIN_MS MAX_MS
 	echo "$secs"
 }
 
+# True while process PID runs (not ended, not a zombie waiting for us).
+tt_running() { # PID
+	local st
+	st=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)
+	[ -n "$st" ] && [ "$st" != Z ]
+}
+
 # Run `ttsmig ARGS...` (output appended to $runlog) and SIGKILL it after
 # SECS unless it ends first; sets RUN_RC (137 when killed) and RUN_KILLED.
 # The process is this shell's own child, killed and reaped here (a killed
 # process left to an init that does not reap would stay a zombie, which the
 # next run takes for a live worker).
+# With WAIT_PROGRESS_FN set, the delay starts only once that function
+# prints something other than WAIT_PROGRESS_FROM (or the run has ended).
 run_killed() { # SECS ARGS...
 	local secs=$1
 	shift
 	"$ttsmig" "$@" >>"$runlog" 2>&1 &
 	local apid=$! spid which=""
+	if [ -n "${WAIT_PROGRESS_FN:-}" ]; then
+		while tt_running "$apid" && [ "$("$WAIT_PROGRESS_FN")" = "$WAIT_PROGRESS_FROM" ]; do
+			sleep 0.1
+		done
+	fi
 	sleep "$secs" &
 	spid=$!
 	wait -n -p which "$apid" "$spid"
@@ -223,11 +237,12 @@ run_killed() { # SECS ARGS...
 # invariant broke).  Adds to KILLED, RUNS, FOUND_STARTED (steps found
 # started-without-outcome after a kill), ROUND_FAILURES.
 #
-# With KILL_ADAPT=1, a kill after which PROGRESS_FN shows no progress
-# doubles the longest delay for the next run (up to 120 s; back to
-# MAX_DELAY after progress): for a command that commits nothing until a
-# long first phase is over (rollback plans every device first), so that the
-# kills do not starve it.  Each widening is counted in WIDENED.  With
+# With KILL_ADAPT=1, after a kill that left PROGRESS_FN where it was, the
+# next run's delay starts only once its progress shows (WAIT_PROGRESS_FN of
+# run_killed): for a command that commits nothing until a long first phase
+# is over (rollback plans every device first), so that the kills neither
+# starve it nor, by waiting longer and longer, let one run do all the work.
+# Each such run is counted in WIDENED.  With
 # DONE_AFTER_KILL=1, a kill after which DONE_FN prints 1 ends the loop with
 # 0 (the command had finished before the kill landed).  With MAX_KILLS set,
 # once KILLED reaches it the runs are no longer killed (a short version's
@@ -235,19 +250,24 @@ run_killed() { # SECS ARGS...
 kill_loop() { # LABEL PROGRESS_FN DONE_FN ROUND_FN ARGS...
 	local label=$1 progress_fn=$2 done_fn=$3 round_fn=$4
 	shift 4
-	local last=-1 now secs max=$MAX_DELAY before
+	local last=-1 now secs before wait_from=""
 	while :; do
 		if [ "$RUNS" -ge "${MAX_RUNS:-400}" ]; then
 			echo "$tt_name: $label: no end after $RUNS runs" >&2
 			return 99
 		fi
-		secs=$(tt_delay "$MIN_DELAY" "$max")
+		secs=$(tt_delay "$MIN_DELAY" "$MAX_DELAY")
 		# enough kills: the next run goes to its end
 		[ -n "${MAX_KILLS:-}" ] && [ "$KILLED" -ge "$MAX_KILLS" ] && secs=86400
 		RUNS=$((RUNS + 1))
-		echo "=== run $RUNS ($label), kill after ${secs}s, at $(date +%T.%N | cut -c1-12)" >>"$runlog"
+		echo "=== run $RUNS ($label), kill after ${secs}s${wait_from:+ once it progresses}, at $(date +%T.%N | cut -c1-12)" >>"$runlog"
 		[ "${KILL_ADAPT:-0}" = 1 ] && before=$("$progress_fn")
-		run_killed "$secs" "$@"
+		if [ -n "$wait_from" ]; then
+			WAIT_PROGRESS_FN=$progress_fn WAIT_PROGRESS_FROM=$before run_killed "$secs" "$@"
+		else
+			run_killed "$secs" "$@"
+		fi
+		wait_from=""
 		if [ "$RUN_KILLED" -eq 1 ]; then
 			KILLED=$((KILLED + 1))
 			local started
@@ -264,14 +284,10 @@ kill_loop() { # LABEL PROGRESS_FN DONE_FN ROUND_FN ARGS...
 				echo "=== it had finished before the kill" >>"$runlog"
 				return 0
 			fi
-			if [ "${KILL_ADAPT:-0}" = 1 ]; then
-				if [ "$("$progress_fn")" = "$before" ] && [ "$max" -lt 120000 ]; then
-					max=$((max * 2))
-					WIDENED=$((${WIDENED:-0} + 1))
-					echo "=== no progress: kill delays up to ${max} ms" >>"$runlog"
-				else
-					max=$MAX_DELAY
-				fi
+			if [ "${KILL_ADAPT:-0}" = 1 ] && [ "$("$progress_fn")" = "$before" ]; then
+				wait_from=$before
+				WIDENED=$((${WIDENED:-0} + 1))
+				echo "=== no progress: the next kill comes once it progresses" >>"$runlog"
 			fi
 			continue
 		fi
