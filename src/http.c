@@ -94,8 +94,9 @@ void http_options_default(struct http_options *o)
 #ifdef TTSMIG_TEST_HOOKS
 	/* tests that fail a deployment on purpose need not wait out the backoff */
 	const char *b = getenv("TTSMIG_TEST_BACKOFF_MS");
-	if (b && atol(b) > 0)
-		o->backoff_base_ms = o->backoff_cap_ms = atol(b);
+	long ms = b ? strtol(b, NULL, 10) : 0;
+	if (ms > 0)
+		o->backoff_base_ms = o->backoff_cap_ms = ms;
 #endif
 }
 

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -286,6 +287,11 @@ static void *wire_main(void *unused)
 			break;
 		if (pfd[1].revents & POLLIN) {
 			int fd = accept(W.lfd, NULL, NULL);
+			/* headers and body go out in two writes: without this,
+			 * Nagle and the client's delayed ACK hold each answer 40 ms */
+			int one = 1;
+			if (fd >= 0)
+				(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 			int slot = -1;
 			for (int i = 0; fd >= 0 && i < WMAXC; i++)
 				if (W.c[i].fd < 0) {
