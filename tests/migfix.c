@@ -88,7 +88,7 @@ int mf_teardown(void **state)
 
 int mf_run(struct migfix *f, const char *const *argv, char **out, char **err)
 {
-	return tu_run(argv, (const char *const *)f->env, out, err);
+	return tu_run_slots(argv, f->env, sizeof(f->env) / sizeof(f->env[0]), out, err);
 }
 
 /* Run and expect an exit code; prints the output when it differs. */

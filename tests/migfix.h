@@ -23,7 +23,7 @@ struct migfix {
 	char *dir;
 	struct su_sim *ce;
 	struct su_sim *cloud;
-	char *env[12]; /* NAME=value; slot 9 and up are free for a test */
+	char *env[12]; /* NAME=value or NULL; slot 9 and up are free for a test */
 	int ndevices;
 };
 

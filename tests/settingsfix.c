@@ -79,7 +79,7 @@ int sf_teardown(void **state)
 
 int sf_run(struct settingsfix *f, const char *const *argv, char **out, char **err)
 {
-	return tu_run(argv, (const char *const *)f->env, out, err);
+	return tu_run_slots(argv, f->env, sizeof(f->env) / sizeof(f->env[0]), out, err);
 }
 
 char *sf_expect(struct settingsfix *f, const char *const *argv, int want)

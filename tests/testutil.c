@@ -269,6 +269,18 @@ int tu_run(const char *const *argv, const char *const *env, char **out, char **e
 	return 128 + WTERMSIG(status);
 }
 
+int tu_run_slots(const char *const *argv, char *const *slots, size_t n, char **out, char **err)
+{
+	const char **env = xcalloc(n + 1, sizeof(*env));
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (slots[i])
+			env[k++] = slots[i];
+	int rc = tu_run(argv, env, out, err);
+	free(env);
+	return rc;
+}
+
 int tu_contains(const char *haystack, const char *needle)
 {
 	if (haystack && strstr(haystack, needle))

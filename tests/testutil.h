@@ -52,6 +52,9 @@ void tu_write_file(const char *path, const char *text, int mode);
  * or 128+signal.
  */
 int tu_run(const char *const *argv, const char *const *env, char **out, char **err);
+/* The same with the environment entries in slots[0..n), where NULL slots
+ * are skipped (a fixture's numbered slots, any of which may be empty). */
+int tu_run_slots(const char *const *argv, char *const *slots, size_t n, char **out, char **err);
 
 /* A getenv() over tu_fake_env ("NAME=value" entries, NULL-terminated; NULL
  * = empty), for code that takes its environment as a function. */
