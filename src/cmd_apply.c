@@ -292,17 +292,11 @@ int cmd_apply(int argc, char **argv)
 	if (apply_run(l, k, &o, &st, &e) < 0)
 		goto done;
 	print_stats(&c, &a, &st);
-	if (st.interrupted) {
+	if (st.interrupted)
 		log_msg(LOG_WARN, "interrupted; run `ttsmig apply --batch %s` again to resume",
 		        a.batch);
-		ok_code = EXIT_INTERRUPTED;
-	} else if (st.n_awaiting + st.n_pending > 0) {
-		/* work remains: a script that runs apply again on 12 must not stop
-		 * at 10 while devices still wait; the last run reports failures */
-		ok_code = EXIT_PENDING;
-	} else if (st.n_failed + st.n_restored > 0) {
-		ok_code = EXIT_PARTIAL;
-	}
+	ok_code = exit_code_for_run(st.interrupted, st.n_awaiting + st.n_pending > 0,
+	                            st.n_failed + st.n_restored > 0);
 	rc = 0;
 done:
 	secret_key_free(k);

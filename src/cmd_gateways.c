@@ -518,12 +518,7 @@ static int action_run(int argc, char **argv, const struct cli_cmd *cmd, enum gw_
 			       "deployment until an administrator purges them (recorded in "
 			       "ttsmig.settings_rollback_notes).\n");
 	}
-	if (st.interrupted)
-		ok = EXIT_INTERRUPTED;
-	else if (st.pending) /* work remains: before failures (see cmd_apply.c) */
-		ok = EXIT_PENDING;
-	else if (st.failed)
-		ok = EXIT_PARTIAL;
+	ok = exit_code_for_run(st.interrupted, st.pending > 0, st.failed > 0);
 	rc = 0;
 done:
 	tts_client_free(src);

@@ -205,13 +205,8 @@ int cmd_rollback(int argc, char **argv)
 		ran = true;
 	}
 	print_plan(&c, &r, &st, ran);
-	if (st.interrupted)
-		ok_code = EXIT_INTERRUPTED;
-	else if (st.retry_later > 0) /* work remains: before failures (see cmd_apply.c) */
-		ok_code = EXIT_PENDING;
-	else if (st.failed > 0)
-		ok_code = EXIT_PARTIAL;
-	else if (r.refused > 0)
+	ok_code = exit_code_for_run(st.interrupted, st.retry_later > 0, st.failed > 0);
+	if (ok_code == EXIT_OK && r.refused > 0)
 		ok_code = EXIT_REFUSED;
 	rc = 0;
 done:

@@ -77,16 +77,19 @@ const struct opt_spec config_options[] = {
 	{ NULL, 0, OPT_NOARG, 0, NULL, NULL },
 };
 
+/* per registry: its name in paths and tables, and in sentences */
+static const char *const registry_names[REG_COUNT][2] = {
+	{ "is", "IS" }, { "js", "JS" }, { "ns", "NS" }, { "as", "AS" }
+};
+
 const char *registry_name(enum registry r)
 {
-	static const char *const names[REG_COUNT] = { "is", "js", "ns", "as" };
-	return (unsigned)r < REG_COUNT ? names[r] : "?";
+	return (unsigned)r < REG_COUNT ? registry_names[r][0] : "?";
 }
 
 const char *registry_label(enum registry r)
 {
-	static const char *const names[REG_COUNT] = { "IS", "JS", "NS", "AS" };
-	return (unsigned)r < REG_COUNT ? names[r] : "?";
+	return (unsigned)r < REG_COUNT ? registry_names[r][1] : "?";
 }
 
 static void deployment_init(struct deployment *d, const char *role)

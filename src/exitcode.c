@@ -3,6 +3,15 @@
  */
 #include "ttsmig/exitcode.h"
 
+int exit_code_for_run(bool interrupted, bool work_remains, bool some_failed)
+{
+	if (interrupted)
+		return EXIT_INTERRUPTED;
+	if (work_remains)
+		return EXIT_PENDING;
+	return some_failed ? EXIT_PARTIAL : EXIT_OK;
+}
+
 const int exit_code_all[] = {
 	EXIT_OK,
 	EXIT_FAILURE_INTERNAL,

@@ -588,11 +588,18 @@ void http_bucket_foreach(const struct http_client *c,
 			fn(b->key, &b->b, arg);
 }
 
+/* How often the bucket frees a request: as its headers showed, else the
+ * 60 s / limit guess. */
+static long bucket_interval_ms(const struct http_bucket *b)
+{
+	return b->interval_ms > 0 ? b->interval_ms : http_rate_limit_interval_ms(b->limit);
+}
+
 /*
  * When may a request on this bucket be sent?  0 = now.  While a bucket is
  * held, each request claims the next slot and pushes the hold on by one
- * refill interval (60 s / limit), so held requests leave one at a time at
- * the server's pace instead of all at once into new 429s.
+ * refill interval (bucket_interval_ms), so held requests leave one at a time
+ * at the server's pace instead of all at once into new 429s.
  */
 static int64_t bucket_hold_until(struct http_client *c, const struct http_request *r, int64_t now)
 {
@@ -604,7 +611,7 @@ static int64_t bucket_hold_until(struct http_client *c, const struct http_reques
 	if (!e || e->b.not_before_ms <= now)
 		return 0;
 	int64_t slot = e->b.not_before_ms;
-	long iv = e->b.interval_ms > 0 ? e->b.interval_ms : http_rate_limit_interval_ms(e->b.limit);
+	long iv = bucket_interval_ms(&e->b);
 	e->b.not_before_ms += iv > 0 ? iv : 0;
 	return slot;
 }
@@ -653,9 +660,7 @@ static void bucket_record(struct http_client *c, const struct http_request *r, i
 		/* the last token went: hold until the next one (Retry, or one interval) */
 		struct http_rate_headers hh = *h;
 		hh.limit = b->limit;
-		long iv =
-		        b->interval_ms > 0 ? b->interval_ms : http_rate_limit_interval_ms(b->limit);
-		long w = h->retry_s >= 0 ? http_rate_limit_wait_ms(&hh, 0) : iv;
+		long w = h->retry_s >= 0 ? http_rate_limit_wait_ms(&hh, 0) : bucket_interval_ms(b);
 		int64_t until = now + w;
 		if (w > 0 && until > b->not_before_ms)
 			b->not_before_ms = until;

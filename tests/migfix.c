@@ -219,11 +219,8 @@ void mf_squat(struct su_sim *sim, const cJSON *is)
 
 void mf_fail_device(struct migfix *f, struct su_sim *sim, const char *dev)
 {
-	char *cfg = dev ? xasprintf("{\"faults\":\"5xx=1\",\"faults_only\":\"/devices/%s\"}", dev)
-	                : xstrdup("{\"faults\":\"\",\"faults_only\":\"\"}");
-	struct su_resp *r = su_ctl(sim, "PUT", "/config", cfg);
-	su_expect(r, 200);
-	su_free(r);
-	free(cfg);
+	char *part = dev ? xasprintf("/devices/%s", dev) : NULL;
+	su_fail_paths(sim, part);
+	free(part);
 	mf_set_env(f, 10, xstrdup("TTSMIG_TEST_BACKOFF_MS=20"));
 }

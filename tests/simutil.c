@@ -397,6 +397,16 @@ void su_app(struct su_sim *sim, const char *app)
 	su_free(r);
 }
 
+void su_fail_paths(struct su_sim *sim, const char *part)
+{
+	char *cfg = part ? xasprintf("{\"faults\":\"5xx=1\",\"faults_only\":\"%s\"}", part)
+	                 : xstrdup("{\"faults\":\"\",\"faults_only\":\"\"}");
+	struct su_resp *r = su_ctl(sim, "PUT", "/config", cfg);
+	free(cfg);
+	su_expect(r, 200);
+	su_free(r);
+}
+
 long su_seed(struct su_sim *sim, const char *app, const char *json)
 {
 	char *path = app ? xasprintf("/seed?app=%s", app) : xstrdup("/seed");

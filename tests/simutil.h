@@ -100,6 +100,9 @@ void su_expect_err(const struct su_resp *r, long status, const char *name);
  * (a JSON stream or array) into app; read a per-device counter such as
  * "is_create_ok" or "writes.ns". */
 void su_app(struct su_sim *sim, const char *app);
+/* Every API call whose path contains `part` answers 5xx from now on (NULL:
+ * no faults any more). */
+void su_fail_paths(struct su_sim *sim, const char *part);
 long su_seed(struct su_sim *sim, const char *app, const char *json);
 double su_dev_counter(struct su_sim *sim, const char *app, const char *dev, const char *path);
 

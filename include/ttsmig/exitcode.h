@@ -8,6 +8,8 @@
 #ifndef TTSMIG_EXITCODE_H
 #define TTSMIG_EXITCODE_H
 
+#include <stdbool.h>
+
 enum exit_code {
 	EXIT_OK = 0,                 /* everything asked for was done */
 	EXIT_FAILURE_INTERNAL = 1,   /* unexpected error (a bug, out of memory) */
@@ -25,6 +27,15 @@ enum exit_code {
 	EXIT_REFUSED = 13,           /* a safety rule refused the request */
 	EXIT_INTERRUPTED = 130,      /* stopped by SIGINT/SIGTERM; run again to resume */
 };
+
+/*
+ * The code of a run over many items (apply, rollback, gateways apply):
+ * interrupted first, then work that remains (items waiting for a join or a
+ * retry: a script that runs the command again on 12 must not stop at 10
+ * while some still wait; the run that leaves nothing to do reports the
+ * failures), then failures, else 0.
+ */
+int exit_code_for_run(bool interrupted, bool work_remains, bool some_failed);
 
 /* One-line description of a code, for --help and the docs ("" if unknown). */
 const char *exit_code_describe(int code);

@@ -527,15 +527,10 @@ static void a_different_gateway_on_the_target_is_not_overwritten(void **state)
 	/* and gw-four meets 5xx there: left for the next run, so the run exits
 	 * 12 (work remains), not 10; the next one, with nothing left, 10 */
 	make_gateway(f, "gw-four", "0000000000000004");
-	struct su_resp *r = su_ctl(f->cloud, "PUT", "/config",
-	                           "{\"faults\":\"5xx=1\",\"faults_only\":\"/gateways/gw-four\"}");
-	su_expect(r, 200);
-	su_free(r);
+	su_fail_paths(f->cloud, "/gateways/gw-four");
 	sf_set_env(f, 10, xstrdup("TTSMIG_TEST_BACKOFF_MS=20"));
 	move_all(f, EXIT_PENDING);
-	r = su_ctl(f->cloud, "PUT", "/config", "{\"faults\":\"\",\"faults_only\":\"\"}");
-	su_expect(r, 200);
-	su_free(r);
+	su_fail_paths(f->cloud, NULL);
 	const char *apply[] = { "gateways", "apply", "--batch", "wave-1", NULL };
 	free(sf_expect(f, apply, EXIT_PARTIAL));
 	cJSON *four = gateway(f->cloud, "gw-four");

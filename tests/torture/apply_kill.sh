@@ -97,7 +97,7 @@ for sc in $SCENARIOS; do
 
 	sims_config "{\"latency_ms\":$LATENCY,\"jitter_ms\":$LATENCY}" && sims_reset_counters || exit 1
 
-	KILLED=0 RUNS=0 FOUND_STARTED=0 ROUND_FAILURES=0 CHECKS=0 WIDENED=0 round_broken=""
+	KILLED=0 RUNS=0 FOUND_STARTED=0 ROUND_FAILURES=0 CHECKS=0 WAITED=0 round_broken=""
 	# after a kill that left nothing finished, the next kill waits for a
 	# step to finish (a slow start, e.g. a sanitizer build on a loaded
 	# machine, would starve it)

@@ -216,7 +216,7 @@ for sc in $SCENARIOS; do
 		fail "reconcile after the kills exit $?"
 
 	# 4. rollback, killed and resumed
-	KILLED=0 RUNS=0 FOUND_STARTED=0 WIDENED=0
+	KILLED=0 RUNS=0 FOUND_STARTED=0 WAITED=0
 	KILL_ADAPT=1 MAX_KILLS=${TORTURE_MAX_KILLS:-} kill_loop rollback rb_progress nothing_to_do rb_round \
 		rollback --batch torture --no-progress --concurrency "$CONCURRENCY"
 	rc=$?
@@ -240,7 +240,7 @@ for sc in $SCENARIOS; do
 	tt_figure "$sc" snapshot_kills "$SNAP_KILLS"
 	tt_figure "$sc" reconcile_kills "$RECON_KILLS"
 	tt_figure "$sc" rollback_kills "$RB_KILLS"
-	tt_figure "$sc" rollback_widened "$WIDENED"
+	tt_figure "$sc" rollback_waited "$WAITED"
 	tt_figure "$sc" devices "$planned"
 	tt_figure "$sc" checks "$CHECKS"
 	tt_figure "$sc" verdict "$verdict"

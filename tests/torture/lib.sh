@@ -242,7 +242,7 @@ run_killed() { # SECS ARGS...
 # run_killed): for a command that commits nothing until a long first phase
 # is over (rollback plans every device first), so that the kills neither
 # starve it nor, by waiting longer and longer, let one run do all the work.
-# Each such run is counted in WIDENED.  With
+# Each such run is counted in WAITED.  With
 # DONE_AFTER_KILL=1, a kill after which DONE_FN prints 1 ends the loop with
 # 0 (the command had finished before the kill landed).  With MAX_KILLS set,
 # once KILLED reaches it the runs are no longer killed (a short version's
@@ -250,7 +250,7 @@ run_killed() { # SECS ARGS...
 kill_loop() { # LABEL PROGRESS_FN DONE_FN ROUND_FN ARGS...
 	local label=$1 progress_fn=$2 done_fn=$3 round_fn=$4
 	shift 4
-	local last=-1 now secs before wait_from=""
+	local last=-1 now secs before after_progress=""
 	while :; do
 		if [ "$RUNS" -ge "${MAX_RUNS:-400}" ]; then
 			echo "$tt_name: $label: no end after $RUNS runs" >&2
@@ -260,14 +260,14 @@ kill_loop() { # LABEL PROGRESS_FN DONE_FN ROUND_FN ARGS...
 		# enough kills: the next run goes to its end
 		[ -n "${MAX_KILLS:-}" ] && [ "$KILLED" -ge "$MAX_KILLS" ] && secs=86400
 		RUNS=$((RUNS + 1))
-		echo "=== run $RUNS ($label), kill after ${secs}s${wait_from:+ once it progresses}, at $(date +%T.%N | cut -c1-12)" >>"$runlog"
+		echo "=== run $RUNS ($label), kill after ${secs}s${after_progress:+ once it progresses}, at $(date +%T.%N | cut -c1-12)" >>"$runlog"
 		[ "${KILL_ADAPT:-0}" = 1 ] && before=$("$progress_fn")
-		if [ -n "$wait_from" ]; then
+		if [ -n "$after_progress" ]; then
 			WAIT_PROGRESS_FN=$progress_fn WAIT_PROGRESS_FROM=$before run_killed "$secs" "$@"
 		else
 			run_killed "$secs" "$@"
 		fi
-		wait_from=""
+		after_progress=""
 		if [ "$RUN_KILLED" -eq 1 ]; then
 			KILLED=$((KILLED + 1))
 			local started
@@ -285,8 +285,8 @@ kill_loop() { # LABEL PROGRESS_FN DONE_FN ROUND_FN ARGS...
 				return 0
 			fi
 			if [ "${KILL_ADAPT:-0}" = 1 ] && [ "$("$progress_fn")" = "$before" ]; then
-				wait_from=$before
-				WIDENED=$((${WIDENED:-0} + 1))
+				after_progress=1
+				WAITED=$((${WAITED:-0} + 1))
 				echo "=== no progress: the next kill comes once it progresses" >>"$runlog"
 			fi
 			continue

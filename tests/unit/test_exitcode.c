@@ -40,6 +40,17 @@ static void every_code_has_a_description(void **state)
 }
 
 /* README: a table row "| N | ... |"; man page: ".IP N" or ".TP\nN". */
+/* interrupted, then work remaining, then failures: 12 comes before 10 */
+static void a_run_says_work_remains_before_failures(void **state)
+{
+	(void)state;
+	assert_int_equal(exit_code_for_run(false, false, false), EXIT_OK);
+	assert_int_equal(exit_code_for_run(false, false, true), EXIT_PARTIAL);
+	assert_int_equal(exit_code_for_run(false, true, false), EXIT_PENDING);
+	assert_int_equal(exit_code_for_run(false, true, true), EXIT_PENDING);
+	assert_int_equal(exit_code_for_run(true, true, true), EXIT_INTERRUPTED);
+}
+
 static void codes_are_documented(void **state)
 {
 	(void)state;
@@ -60,6 +71,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(every_code_has_a_description),
+		cmocka_unit_test(a_run_says_work_remains_before_failures),
 		cmocka_unit_test(codes_are_documented),
 	};
 	return cmocka_run_group_tests_name("exitcode", tests, NULL, NULL);
